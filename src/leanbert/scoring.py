@@ -1,0 +1,76 @@
+"""Token importance from attention, and top-k selection. Pure functions on tensors.
+
+Shapes: B batch, H heads, N tokens, D hidden, Dh head size. `key_mask` is (B, N) bool, True for real tokens.
+"""
+from __future__ import annotations
+
+import torch
+
+NEG_INF = float("-inf")
+
+
+def head_mean_real_queries(probs: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    """Head-averaged attention with padded query rows zeroed: (B, H, N, N) -> (B, N, N)."""
+    a = probs.mean(dim=1)  # (B, N, N)
+    return a * key_mask[:, :, None].to(a.dtype)
+
+
+def attention_received(probs: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    """PoWER-BERT significance: attention token j receives from real queries i != j. (B, N); pads -inf."""
+    a = head_mean_real_queries(probs, key_mask)  # (B, N, N)
+    received = a.sum(dim=1) - torch.diagonal(a, dim1=1, dim2=2)  # (B, N)
+    return received.masked_fill(~key_mask, NEG_INF)
+
+
+def acc_score(probs: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    """Attention Context Contribution: share of the layer's attention context that token j supplies.
+
+    Head-averaged attention received from real queries (self included), divided by the number of
+    real queries, so the real tokens' scores of a row sum to 1. (B, N); pads -inf.
+    """
+    a = head_mean_real_queries(probs, key_mask)  # (B, N, N)
+    n_queries = key_mask.sum(dim=1, keepdim=True).clamp(min=1).to(a.dtype)  # (B, 1)
+    return (a.sum(dim=1) / n_queries).masked_fill(~key_mask, NEG_INF)
+
+
+def value_norm_score(probs: torch.Tensor, values: torch.Tensor, out_weight: torch.Tensor,
+                     key_mask: torch.Tensor) -> torch.Tensor:
+    """Norm-based contribution: mean over heads and real queries of a_ij * ||v_j W_O^h||.
+
+    values: (B, H, N, Dh); out_weight: the output projection's weight (D, H*Dh) as nn.Linear stores it.
+    """
+    b, h, n, dh = values.shape
+    w_o = out_weight.view(out_weight.shape[0], h, dh)  # (D, H, Dh)
+    transformed = torch.einsum("bhnk,dhk->bhnd", values, w_o)  # (B, H, N, D)
+    norms = transformed.norm(dim=-1)  # (B, H, N)
+    a = probs * key_mask[:, None, :, None].to(probs.dtype)  # (B, H, N, N), padded queries zeroed
+    weighted = a.sum(dim=2) * norms  # (B, H, N): attention received per head times value norm
+    n_queries = key_mask.sum(dim=1, keepdim=True).clamp(min=1).to(probs.dtype)  # (B, 1)
+    return (weighted.mean(dim=1) / n_queries).masked_fill(~key_mask, NEG_INF)
+
+
+def select_keep_indices(scores: torch.Tensor, n_keep: int, protected: int = 1) -> torch.Tensor:
+    """Indices of the tokens to keep, (B, n_keep), in original order.
+
+    The first `protected` positions ([CLS]) are always kept; the rest are the top scores. Padding
+    scores -inf, so a pad is only kept when a row has fewer real tokens than `n_keep`.
+    NaN scores are treated as -inf so they can never displace a real token.
+    """
+    if not 1 <= n_keep <= scores.shape[1]:
+        raise ValueError(f"n_keep must be in [1, {scores.shape[1]}], got {n_keep}")
+    ranked = torch.nan_to_num(scores, nan=NEG_INF).clone()  # (B, N)
+    ranked[:, :protected] = float("inf")
+    top = ranked.topk(n_keep, dim=1, sorted=False).indices  # (B, n_keep)
+    return top.sort(dim=1).values
+
+
+def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Gather rows of x (B, N, ...) at idx (B, K) -> (B, K, ...)."""
+    expand = idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand(-1, -1, *x.shape[2:])
+    return torch.gather(x, 1, expand)
+
+
+def rank_positions(scores: torch.Tensor) -> torch.Tensor:
+    """Rank of each token by score, 0 = most important, (B, N). Used by soft extraction."""
+    order = scores.argsort(dim=1, descending=True)  # (B, N)
+    return order.argsort(dim=1)
