@@ -1,0 +1,71 @@
+"""Tokenising examples and making batches: dynamic padding, and length-sorted buckets for inference."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .data import Example
+from .errors import ConfigError
+
+
+class EncodedDataset(Dataset):
+    def __init__(self, features: list[dict], labels: list):
+        self.features, self.labels = features, labels
+
+    def __len__(self):
+        return len(self.features)
+
+    def __getitem__(self, i):
+        return self.features[i], self.labels[i]
+
+    def lengths(self) -> list[int]:
+        return [len(f["input_ids"]) for f in self.features]
+
+
+def check_max_length(tokenizer, model_config, max_length: int) -> int:
+    limit = getattr(model_config, "max_position_embeddings", None) or 512
+    if not 2 <= max_length <= limit:
+        raise ConfigError(f"invalid config field 'max_length': {max_length} is outside [2, {limit}] "
+                          f"(the model's maximum number of positions)")
+    return max_length
+
+
+def encode(tokenizer, examples: list[Example], max_length: int) -> tuple[EncodedDataset, int]:
+    """Tokenise; texts longer than max_length are truncated (returned: how many were)."""
+    a = [e.text_a for e in examples]
+    b = None if examples and examples[0].text_b is None else [e.text_b for e in examples]
+    enc = tokenizer(a, b, truncation=True, max_length=max_length, return_overflowing_tokens=False)
+    full = tokenizer(a, b, truncation=False, add_special_tokens=True)["input_ids"] if examples else []
+    truncated = sum(len(f) > max_length for f in full)
+    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
+    features = [{k: enc[k][i] for k in keys} for i in range(len(examples))]
+    return EncodedDataset(features, [e.label for e in examples]), truncated
+
+
+def make_collate(tokenizer, regression: bool, pad_to: int | None = None):
+    def collate(items):
+        features = [f for f, _ in items]
+        batch = tokenizer.pad(features, padding="max_length" if pad_to else "longest", max_length=pad_to,
+                              return_tensors="pt")
+        labels = [label for _, label in items]
+        if labels[0] is not None:
+            batch["labels"] = torch.tensor(labels, dtype=torch.float if regression else torch.long)
+        return dict(batch)
+
+    return collate
+
+
+def train_loader(ds: EncodedDataset, tokenizer, batch_size: int, regression: bool, seed: int) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=True, generator=g, collate_fn=make_collate(tokenizer, regression))
+
+
+def sorted_batches(ds: EncodedDataset, batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (what a user serving a model would do)."""
+    order = sorted(range(len(ds)), key=lambda i: len(ds.features[i]["input_ids"]))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def eval_loader(ds: EncodedDataset, tokenizer, batch_size: int, regression: bool, pad_to: int | None = None) -> DataLoader:
+    """Length-bucketed batches with dynamic padding, or every batch padded to `pad_to` (the papers' protocol)."""
+    return DataLoader(ds, batch_sampler=sorted_batches(ds, batch_size), collate_fn=make_collate(tokenizer, regression, pad_to))

@@ -1,0 +1,67 @@
+"""Latency measurement: one method config against both dense baselines of DESIGN 4, in one run.
+
+(a) padded: every batch padded to the task's max length (the papers' protocol), for dense and method;
+(b) dynamic: length-sorted buckets, each padded only to its longest row (what users run), dense SDPA.
+Timing uses torch.utils.benchmark on a fixed, seeded sample of real examples; threads are recorded.
+"""
+from __future__ import annotations
+
+import random
+
+import torch
+from torch.utils import benchmark
+
+from .batching import EncodedDataset, make_collate, sorted_batches
+
+
+def sample_dataset(ds: EncodedDataset, n: int, seed: int = 0) -> EncodedDataset:
+    idx = sorted(random.Random(seed).sample(range(len(ds)), min(n, len(ds))))
+    return EncodedDataset([ds.features[i] for i in idx], [ds.labels[i] for i in idx])
+
+
+def make_batches(ds: EncodedDataset, tokenizer, batch_size: int, pad_to: int | None) -> list[dict]:
+    collate = make_collate(tokenizer, regression=False, pad_to=pad_to)
+    batches = [collate([(ds.features[i], None) for i in b]) for b in sorted_batches(ds, batch_size)]
+    return [{k: v for k, v in b.items() if k != "labels"} for b in batches]
+
+
+def time_batches(model, batches: list[dict], leanbert_config=None, min_run_time: float = 1.0) -> float:
+    """Median seconds to run all `batches` once (after a warm-up pass)."""
+    extra = {} if leanbert_config is None else {"leanbert_config": leanbert_config}
+
+    @torch.inference_mode()
+    def run():
+        for b in batches:
+            model(**b, **extra)
+
+    run()  # warm-up
+    timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+class SpeedBench:
+    """Times a model on fixed batches; dense timings are measured once and reused for every config."""
+
+    def __init__(self, model, tokenizer, ds: EncodedDataset, max_length: int, batch_sizes=(1, 32),
+                 examples_per_batch_size=None, min_run_time: float = 1.0, seed: int = 0):
+        self.model, self.min_run_time = model, min_run_time
+        examples_per_batch_size = examples_per_batch_size or {1: 32, 32: 128}
+        self.batches = {}
+        for bs in batch_sizes:
+            sample = sample_dataset(ds, examples_per_batch_size.get(bs, 4 * bs), seed)
+            self.batches[bs] = {"padded": make_batches(sample, tokenizer, bs, max_length),
+                                "dynamic": make_batches(sample, tokenizer, bs, None)}
+        self.dense = {bs: {p: self._time(b, None) for p, b in d.items()} for bs, d in self.batches.items()}
+
+    def _time(self, batches, config):
+        return time_batches(self.model, batches, config, self.min_run_time)
+
+    def speedups(self, config) -> dict:
+        """{'padded': {bs: ratio}, 'dynamic': {bs: ratio}, 'seconds': {...}} against both dense baselines."""
+        out = {"padded": {}, "dynamic": {}, "seconds": {}}
+        for bs, protocols in self.batches.items():
+            for protocol, batches in protocols.items():
+                t = self._time(batches, config)
+                out[protocol][str(bs)] = round(self.dense[bs][protocol] / t, 3)
+                out["seconds"][f"{protocol}_bs{bs}"] = {"method": round(t, 5), "dense": round(self.dense[bs][protocol], 5)}
+        return out

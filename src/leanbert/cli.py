@@ -1,0 +1,114 @@
+"""The `leanbert` command line. Errors in the user's input print as one line, no traceback."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import LeanbertError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  help="Cheaper BERT encoders: token reduction and sparse attention, measured honestly.")
+
+
+def _floats(text: str | None, name: str) -> list[float]:
+    if not text:
+        return []
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise LeanbertError(f"--{name} must be comma-separated numbers, got {text!r}") from None
+
+
+@app.command()
+def finetune(
+    task: str = typer.Option(..., help="GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli) or bbc"),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="where best/ checkpoint and train_log.json go"),
+    model: Optional[str] = typer.Option(None, help="local Hugging Face BERT directory (default: all-MiniLM-L6-v2)"),
+    data_dir: Optional[str] = typer.Option(None, help="glue_data directory (or LEANBERT_GLUE_DIR)"),
+    epochs: float = 3.0, batch_size: int = 32, lr: float = 5e-5, seed: int = 42,
+    max_length: Optional[int] = typer.Option(None, help="default: the task's length"),
+    max_train_examples: Optional[int] = typer.Option(None, help="subsample the training set (seeded)"),
+    method: str = typer.Option("dense", help="dense, or acc for offline tuning over --speedup-range"),
+    speedup_range: str = typer.Option("1,5", help="ACC offline tuning: lo,hi target speedups sampled per batch"),
+    acc_score: str = typer.Option("acc", help="ACC score: acc or value_norm"),
+    threads: Optional[int] = typer.Option(None, help="torch threads (default: torch's choice)"),
+):
+    """Fine-tune a backbone on a task; keeps the best dev checkpoint in OUTPUT_DIR/best."""
+    from .train import FinetuneArgs, finetune as run
+
+    _set_threads(threads)
+    if method not in ("dense", "acc"):
+        raise LeanbertError(f"--method must be dense or acc for finetune, got {method!r}")
+    speeds = _floats(speedup_range, "speedup-range") if method == "acc" else None
+    if speeds is not None and len(speeds) != 2:
+        raise LeanbertError("--speedup-range needs two numbers: lo,hi")
+    log = run(FinetuneArgs(task=task, output_dir=str(output_dir), model=model, data_dir=data_dir, epochs=epochs,
+                           batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
+                           max_train_examples=max_train_examples, acc_speedups=tuple(speeds) if speeds else None,
+                           acc_score=acc_score))
+    typer.echo(json.dumps({"task": task, "best_score": log["best_score"], "best_epoch": log.get("best_epoch"),
+                           "checkpoint": str(output_dir / "best")}))
+
+
+@app.command()
+def evaluate(
+    checkpoint: str = typer.Option(..., help="a fine-tuned model directory"),
+    task: str = typer.Option(...),
+    split: str = typer.Option("dev", help="dev, or test for bbc"),
+    data_dir: Optional[str] = None,
+    method: str = typer.Option("dense", help="dense, acc or power"),
+    speedup: str = typer.Option("", help="ACC/PoWER: comma-separated target speedups, e.g. 1,1.5,2,3,4,5"),
+    keep_counts: str = typer.Option("", help="PoWER: tokens kept after each layer, e.g. 40,30,20,15,10,8"),
+    max_length: Optional[int] = None,
+    dense_score: Optional[float] = typer.Option(None, help="score of the dense model on this split, for the row"),
+    results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
+    threads: Optional[int] = None,
+):
+    """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
+    from .runner import evaluate_rows
+
+    _set_threads(threads)
+    rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
+                         [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score)
+    for row in rows:
+        typer.echo(json.dumps(row))
+        if results:
+            from .results import append
+
+            append(results, row)
+
+
+@app.command()
+def demo(
+    output_dir: Path = typer.Option(Path("runs/demo"), help="cache of the fine-tuned checkpoint"),
+    threads: Optional[int] = None,
+):
+    """Fine-tune the default backbone on BBC News (ACC offline tuning), evaluate at several speedups."""
+    from .demo import run_demo
+
+    _set_threads(threads)
+    run_demo(output_dir)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        if threads < 1:
+            raise LeanbertError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+
+
+def main() -> None:
+    try:
+        app()
+    except LeanbertError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

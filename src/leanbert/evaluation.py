@@ -1,0 +1,35 @@
+"""Running a model over a split and scoring it."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .batching import EncodedDataset, eval_loader
+from .metrics import compute_metrics, main_score
+from .tasks import TaskSpec
+
+
+@torch.inference_mode()
+def predict(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: int = 64, leanbert_config=None,
+            accelerator=None) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and labels in the order of the length-sorted loader."""
+    model.eval()
+    loader = eval_loader(ds, tokenizer, batch_size, spec.is_regression)
+    extra = {} if leanbert_config is None else {"leanbert_config": leanbert_config}
+    preds, labels = [], []
+    for batch in loader:
+        y = batch.pop("labels", None)
+        logits = model(**batch, **extra).logits  # (B, C)
+        p = logits.squeeze(-1) if spec.is_regression else logits.argmax(dim=-1)
+        if accelerator is not None:
+            p, y = accelerator.gather_for_metrics((p, y))
+        preds.append(p.float().cpu().numpy())
+        labels.append(y.float().cpu().numpy() if y is not None else np.full(len(p), np.nan))
+    return np.concatenate(preds), np.concatenate(labels)
+
+
+def evaluate(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: int = 64, leanbert_config=None,
+             accelerator=None) -> dict:
+    preds, labels = predict(model, tokenizer, ds, spec, batch_size, leanbert_config, accelerator)
+    metrics = compute_metrics(spec, preds, labels)
+    return {"metrics": metrics, "score": main_score(spec, metrics), "metric": spec.metric}

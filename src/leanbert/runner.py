@@ -1,0 +1,61 @@
+"""Evaluate a checkpoint under one or more reduction configs and build result rows."""
+from __future__ import annotations
+
+from .api import remove
+from .batching import check_max_length, encode
+from .config import ACCConfig, PowerConfig
+from .data import load_task
+from .errors import ConfigError
+from .evaluation import evaluate
+from .flops import mean_gflops
+from .methods import build_method
+from .models import load_classifier, load_tokenizer
+from .results import make_row
+from .schedule import keep_counts, predicted_speedup, solve_fractions
+
+
+def configs_for(method: str, speedups: list[float], counts: list[int], hf_config, n0: int) -> list:
+    layers, hidden, ffn = hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size
+    if method == "dense":
+        return [None]
+    if method == "acc":
+        if not speedups:
+            raise ConfigError("invalid config field 'speedup': --method acc needs --speedup, e.g. 1,2,3")
+        return [ACCConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn)) for s in speedups]
+    if method == "power":
+        if counts:
+            return [PowerConfig(keep_counts=tuple(counts))]
+        if not speedups:
+            raise ConfigError("invalid config field 'keep_counts': --method power needs --keep-counts or --speedup")
+        return [PowerConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn)) for s in speedups]
+    raise ConfigError(f"invalid config field 'method': unknown method {method!r} (dense, acc, power)")
+
+
+def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
+                  max_length=None, dense_score=None, bench=None) -> list[dict]:
+    data = load_task(task, data_dir, splits=(split,))
+    spec = data.spec
+    tokenizer = load_tokenizer(checkpoint)
+    model = remove(load_classifier(checkpoint))  # the saved config is not used: we choose it per row
+    n0 = check_max_length(tokenizer, model.config, max_length or spec.max_length)
+    ds, _ = encode(tokenizer, data.split(split), n0)
+    lengths = ds.lengths()
+    hidden, ffn = model.config.hidden_size, model.config.intermediate_size
+    dense_gflops = mean_gflops(lengths, model.config)
+    if dense_score is None:
+        dense_score = evaluate(model, tokenizer, ds, spec)["score"]
+    rows = []
+    for cfg in configs_for(method, list(speedups), list(counts), model.config, n0):
+        result = evaluate(model, tokenizer, ds, spec, leanbert_config=cfg)
+        m = build_method(cfg) if cfg is not None else None
+        plan = m.plan(n0) if m else None
+        timing = bench.speedups(cfg) if bench is not None else {}
+        rows.append(make_row(
+            task=spec.name, split=split, method=method, config=cfg.to_dict() if cfg else {},
+            backbone=str(getattr(model.config, "_name_or_path", checkpoint)), metric=spec.metric,
+            score=result["score"], dense_score=dense_score, gflops=mean_gflops(lengths, model.config, m),
+            dense_gflops=dense_gflops, speedup_padded=timing.get("padded"), speedup_dynamic=timing.get("dynamic"),
+            predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else 1.0,
+            metrics=result["metrics"], keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
+            timing_seconds=timing.get("seconds")))
+    return rows

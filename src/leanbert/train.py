@@ -1,0 +1,181 @@
+"""Fine-tuning on accelerate: AdamW, linear warm-up and decay, dynamic padding, evaluation each epoch,
+best-dev checkpoint (atomic `save_pretrained`), resumable from the last saved training state.
+
+ACC offline tuning: with `acc_speedups=(lo, hi)` every training batch runs at a target speedup drawn
+log-uniformly from [lo, hi] (a quarter of batches at `lo`), so one checkpoint serves every speedup.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import atomic
+from .api import apply
+from .batching import check_max_length, encode, train_loader
+from .config import ACCConfig
+from .data import load_task
+from .evaluation import evaluate
+from .models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
+from .schedule import solve_fractions
+
+STATE_DIR = "last_state"
+BEST_DIR = "best"
+LOG_FILE = "train_log.json"
+
+
+@dataclass
+class FinetuneArgs:
+    task: str
+    output_dir: str
+    model: str | None = None
+    data_dir: str | None = None
+    epochs: float = 3.0
+    batch_size: int = 32
+    lr: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int | None = None
+    seed: int = 42
+    max_train_examples: int | None = None
+    eval_batch_size: int = 64
+    save_every: int = 200  # optimizer steps between resumable training-state saves
+    acc_speedups: tuple[float, float] | None = None
+    acc_score: str = "acc"
+    extra: dict = field(default_factory=dict)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class ACCSampler:
+    """Profiles for target speedups drawn per batch; solutions cached on a 0.05 grid."""
+
+    def __init__(self, lo, hi, hf_config, n0, score, seed):
+        self.lo, self.hi, self.n0, self.score = lo, hi, n0, score
+        self.dims = (hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size)
+        self.rng = random.Random(seed)
+        self.cache = {}
+
+    def config_for(self, target: float) -> ACCConfig:
+        target = round(target * 20) / 20
+        if target not in self.cache:
+            layers, hidden, ffn = self.dims
+            self.cache[target] = ACCConfig(keep_fractions=solve_fractions(target, layers, self.n0, hidden, ffn),
+                                           score=self.score)
+        return self.cache[target]
+
+    def sample(self) -> ACCConfig:
+        if self.rng.random() < 0.25:
+            return self.config_for(self.lo)
+        return self.config_for(math.exp(self.rng.uniform(math.log(self.lo), math.log(self.hi))))
+
+
+def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    set_seed(args.seed)
+    out = Path(args.output_dir)
+    data = load_task(args.task, args.data_dir, splits=("train", "dev"))
+    spec = data.spec
+    max_length = args.max_length or spec.max_length
+    model_dir = resolve_model_dir(args.model)
+    tokenizer = load_tokenizer(model_dir)
+    model = load_classifier(model_dir, num_labels=spec.num_labels)
+    check_max_length(tokenizer, model.config, max_length)
+    model.config.problem_type = "regression" if spec.is_regression else "single_label_classification"
+    train_examples = data.split("train")
+    if args.max_train_examples:
+        train_examples = random.Random(args.seed).sample(train_examples, min(args.max_train_examples, len(train_examples)))
+    train_ds, n_trunc = encode(tokenizer, train_examples, max_length)
+    dev_ds, _ = encode(tokenizer, data.split("dev"), max_length)
+
+    sampler = None
+    if args.acc_speedups:
+        sampler = ACCSampler(*args.acc_speedups, model.config, max_length, args.acc_score, args.seed)
+        apply(model, sampler.config_for(args.acc_speedups[0]))  # saved with the model: marks it as ACC-tuned
+
+    loader = train_loader(train_ds, tokenizer, args.batch_size, spec.is_regression, args.seed)
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=args.lr)
+    total_steps = max(1, math.ceil(len(loader) * args.epochs))
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+
+    log = _load_log(out) or {"args": asdict(args), "backbone": backbone_name(model_dir), "epochs": [],
+                             "best_score": None, "step": 0, "truncated_train_examples": n_trunc}
+    if (out / STATE_DIR).is_dir() and log["step"] > 0:
+        accelerator.load_state(str(out / STATE_DIR))
+    step = log["step"]
+    bar = tqdm(total=total_steps, initial=step, disable=not progress or not accelerator.is_main_process,
+               desc=f"finetune {spec.name}")
+    while step < total_steps:
+        epoch, skip = divmod(step, len(loader))
+        model.train()
+        loader.set_epoch(epoch) if hasattr(loader, "set_epoch") else None
+        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+        for batch in batches:
+            extra = {"leanbert_config": sampler.sample()} if sampler else {}
+            loss = model(**batch, **extra).loss
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if step % len(loader) == 0 or step == total_steps:
+                _end_of_epoch(accelerator, model, tokenizer, dev_ds, spec, args, log, step, len(loader), out)
+            elif step % args.save_every == 0:
+                log["step"] = step
+                _save_state(accelerator, out, log)
+            if step >= total_steps:
+                break
+    bar.close()
+    return log
+
+
+def _load_log(out: Path):
+    path = out / LOG_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    return None
+
+
+def _save_state(accelerator, out: Path, log: dict) -> None:
+    with atomic.atomic_path(out / STATE_DIR) as tmp:
+        accelerator.save_state(str(tmp))
+    atomic.write_json(out / LOG_FILE, log)
+
+
+def _end_of_epoch(accelerator, model, tokenizer, dev_ds, spec, args, log, step, steps_per_epoch, out):
+    unwrapped = accelerator.unwrap_model(model)
+    t0 = time.perf_counter()
+    result = evaluate(unwrapped, tokenizer, dev_ds, spec, args.eval_batch_size, accelerator=accelerator)
+    model.train()
+    entry = {"epoch": round(step / steps_per_epoch, 3), "step": step, "dev": result["metrics"],
+             "score": result["score"], "eval_seconds": round(time.perf_counter() - t0, 1)}
+    log["epochs"].append(entry)
+    if log["best_score"] is None or result["score"] > log["best_score"]:
+        log["best_score"], log["best_epoch"] = result["score"], entry["epoch"]
+        if accelerator.is_main_process:
+            with atomic.atomic_path(out / BEST_DIR) as tmp:
+                unwrapped.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+    log["step"] = step
+    _save_state(accelerator, out, log)
+    accelerator.print(f"epoch {entry['epoch']}: dev {spec.metric} {result['score']:.2f}")
