@@ -5,7 +5,7 @@
 # 2 CPU cores), sampling a target speedup in [1, 4] per batch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LB=.venv/bin/leanbert
+LB="env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python -m leanbert"
 GLUE=${LEANBERT_GLUE_DIR:-../shared/data/glue}
 THREADS=${THREADS:-2}
 run() {  # task epochs batch lr [extra...]

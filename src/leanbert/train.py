@@ -128,6 +128,7 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
         model.train()
         loader.set_epoch(epoch) if hasattr(loader, "set_epoch") else None
         batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+        losses = []
         for batch in batches:
             extra = {"leanbert_config": sampler.sample()} if sampler else {}
             loss = model(**batch, **extra).loss
@@ -136,6 +137,8 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
             scheduler.step()
             optimizer.zero_grad()
             step += 1
+            losses.append(loss.item())
+            log["last_train_loss"] = sum(losses) / len(losses)
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if step % len(loader) == 0 or step == total_steps:
@@ -168,7 +171,8 @@ def _end_of_epoch(accelerator, model, tokenizer, dev_ds, spec, args, log, step, 
     result = evaluate(unwrapped, tokenizer, dev_ds, spec, args.eval_batch_size, accelerator=accelerator)
     model.train()
     entry = {"epoch": round(step / steps_per_epoch, 3), "step": step, "dev": result["metrics"],
-             "score": result["score"], "eval_seconds": round(time.perf_counter() - t0, 1)}
+             "score": result["score"], "train_loss": round(log.get("last_train_loss", float("nan")), 5),
+             "eval_seconds": round(time.perf_counter() - t0, 1)}
     log["epochs"].append(entry)
     if log["best_score"] is None or result["score"] > log["best_score"]:
         log["best_score"], log["best_epoch"] = result["score"], entry["epoch"]

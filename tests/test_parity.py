@@ -1,0 +1,68 @@
+"""With reduction off, a patched model equals the unpatched Hugging Face model, bit for bit; and the
+eager attention sub-layer leanbert runs at scoring layers equals Hugging Face's own."""
+import pytest
+import torch
+
+import leanbert
+from leanbert import patch
+from leanbert.methods import METHODS
+from conftest import make_batch, tiny_model
+
+NO_REDUCTION = {"power": dict(keep_counts=(64, 64, 64)), "acc": dict(keep_fractions=(1.0, 1.0, 1.0))}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("impl", ["eager", "sdpa"])
+@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_no_reduction_equals_hf(method, impl, padded, batch):
+    model = tiny_model(impl)
+    ids, mask = make_batch(batch, 12, padded)
+    reference = model(input_ids=ids, attention_mask=mask).logits
+    cfg = leanbert.config.CONFIG_CLASSES[method](**NO_REDUCTION[method])
+    leanbert.apply(model, cfg)
+    assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, reference)
+
+
+@pytest.mark.parametrize("impl", ["eager", "sdpa"])
+def test_scoring_attention_equals_hf_attention(impl):
+    model = tiny_model(impl)
+    ids, mask = make_batch(3, 12, padded=True)
+    hidden = model.bert.embeddings(input_ids=ids)
+    layer = model.bert.encoder.layer[0]
+    key_mask = mask.bool()
+    ours, probs, _ = patch.attention_with_probs(layer, hidden, key_mask)
+    theirs, _ = layer.attention(hidden, patch.hf_mask(model.config, hidden, key_mask))
+    real = key_mask[:, :, None]
+    torch.testing.assert_close(ours * real, theirs * real, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(probs.sum(-1), torch.ones_like(probs.sum(-1)))
+    assert probs[~key_mask[:, None, None, :].expand_as(probs)].abs().max() == 0
+
+
+def test_remove_restores_exactly_and_apply_twice_is_safe():
+    model = tiny_model()
+    ids, mask = make_batch(2, 12)
+    reference = model(input_ids=ids, attention_mask=mask).logits
+    before = dict(model.bert.encoder.__dict__)
+    cfg = leanbert.PowerConfig(keep_counts=(8, 6, 4))
+    leanbert.apply(model, cfg)
+    leanbert.apply(model, cfg)
+    reduced = model(input_ids=ids, attention_mask=mask).logits
+    assert not torch.equal(reduced, reference)
+    leanbert.remove(model)
+    assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, reference)
+    assert model.bert.encoder.__dict__.keys() == before.keys()
+    assert not hasattr(model.config, "leanbert")
+    leanbert.remove(model)  # removing twice is harmless
+
+
+def test_per_call_config_overrides_and_leaves_model_unchanged():
+    model = tiny_model()
+    ids, mask = make_batch(2, 12)
+    leanbert.apply(model, leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0)))
+    dense = model(input_ids=ids, attention_mask=mask).logits
+    cut = leanbert.ACCConfig(keep_fractions=(0.5, 0.3, 0.2))
+    reduced = model(input_ids=ids, attention_mask=mask, leanbert_config=cut).logits
+    assert not torch.equal(dense, reduced)
+    assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, dense)
+    assert leanbert.current_config(model).keep_fractions == (1.0, 1.0, 1.0)
