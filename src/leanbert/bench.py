@@ -12,6 +12,8 @@ import torch
 from torch.utils import benchmark
 
 from .batching import EncodedDataset, make_collate, sorted_batches
+from .latency import LatencyModel
+from .methods import build_method
 
 
 def sample_dataset(ds: EncodedDataset, n: int, seed: int = 0) -> EncodedDataset:
@@ -43,8 +45,9 @@ class SpeedBench:
     """Times a model on fixed batches; dense timings are measured once and reused for every config."""
 
     def __init__(self, model, tokenizer, ds: EncodedDataset, max_length: int, batch_sizes=(1, 32),
-                 examples_per_batch_size=None, min_run_time: float = 1.0, seed: int = 0):
+                 examples_per_batch_size=None, min_run_time: float = 1.0, seed: int = 0, calibrate: bool = True):
         self.model, self.min_run_time = model, min_run_time
+        self.num_layers = model.config.num_hidden_layers
         examples_per_batch_size = examples_per_batch_size or {1: 32, 32: 128}
         self.batches = {}
         for bs in batch_sizes:
@@ -52,6 +55,9 @@ class SpeedBench:
             self.batches[bs] = {"padded": make_batches(sample, tokenizer, bs, max_length),
                                 "dynamic": make_batches(sample, tokenizer, bs, None)}
         self.dense = {bs: {p: self._time(b, None) for p, b in d.items()} for bs, d in self.batches.items()}
+        lengths = [8, 32, 64, 128, 256, 512]
+        lengths = [n for n in lengths if n < max_length] + [max_length]
+        self.latency = {bs: LatencyModel.fit(model, bs, lengths) for bs in batch_sizes} if calibrate else {}
 
     def _time(self, batches, config):
         return time_batches(self.model, batches, config, self.min_run_time)
@@ -64,4 +70,8 @@ class SpeedBench:
                 t = self._time(batches, config)
                 out[protocol][str(bs)] = round(self.dense[bs][protocol] / t, 3)
                 out["seconds"][f"{protocol}_bs{bs}"] = {"method": round(t, 5), "dense": round(self.dense[bs][protocol], 5)}
+                if bs in self.latency and config is not None:
+                    lengths = [b["input_ids"].shape[1] for b in batches]
+                    pred = self.latency[bs].predicted_speedup(lengths, build_method(config), self.num_layers)
+                    out.setdefault("calibrated", {}).setdefault(protocol, {})[str(bs)] = round(pred, 3)
         return out

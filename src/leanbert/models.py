@@ -46,11 +46,13 @@ def _quiet_transformers():
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    logging.disable_progress_bar()  # per-call weight-loading bars drown our own progress and one-line errors
 
 
 def load_tokenizer(model: str | os.PathLike | None):
     from transformers import AutoTokenizer
 
+    _quiet_transformers()
     path = resolve_model_dir(model)
     try:
         return AutoTokenizer.from_pretrained(path)

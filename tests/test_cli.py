@@ -1,0 +1,65 @@
+"""CLI smoke tests and one-line errors for bad input."""
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from leanbert.cli import app
+
+
+def run_cli(*argv, env=None):
+    """The real entry point in a subprocess: what a user sees, exit code and all."""
+    return subprocess.run([sys.executable, "-m", "leanbert", *map(str, argv)], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["finetune", "--task", "imdb", "-o", "OUT"], "error: unknown task 'imdb'"),
+    (["finetune", "--task", "sst2", "-o", "OUT", "--data-dir", "/no/such/dir"], "error: GLUE data directory not found"),
+    (["evaluate", "--checkpoint", "/no/such/model", "--task", "sst2", "--data-dir", "GLUE"], "error: model directory not found"),
+    (["evaluate", "--checkpoint", "MODEL", "--task", "sst2", "--data-dir", "GLUE", "--method", "acc", "--speedup", "0.5"],
+     "error: invalid config field 'speedup'"),
+    (["evaluate", "--checkpoint", "MODEL", "--task", "sst2", "--data-dir", "GLUE", "--max-length", "4096"],
+     "error: invalid config field 'max_length'"),
+])
+def test_bad_input_gives_one_line_error(argv, message, tmp_path, glue_dir, tiny_model_dir):
+    argv = [a.replace("OUT", str(tmp_path / "o")).replace("GLUE", str(glue_dir)).replace("MODEL", str(tiny_model_dir)) for a in argv]
+    result = run_cli(*argv)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(message), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_model_dir_without_weights(tmp_path, tiny_model_dir, glue_dir):
+    (tiny_model_dir / "model.safetensors").unlink()
+    result = run_cli("evaluate", "--checkpoint", tiny_model_dir, "--task", "sst2", "--data-dir", glue_dir)
+    assert result.returncode == 2 and "no weights" in result.stderr
+
+
+def test_corrupt_weights_and_config(tmp_path, tiny_model_dir, glue_dir):
+    weights = tiny_model_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    result = run_cli("evaluate", "--checkpoint", tiny_model_dir, "--task", "sst2", "--data-dir", glue_dir)
+    assert result.returncode == 2 and "cannot load a model" in result.stderr
+    (tiny_model_dir / "config.json").write_text('{"model_type": "bert", ')
+    result = run_cli("evaluate", "--checkpoint", tiny_model_dir, "--task", "sst2", "--data-dir", glue_dir)
+    assert result.returncode == 2 and "cannot load" in result.stderr
+
+
+def test_finetune_then_evaluate_at_several_speedups(tmp_path, tiny_model_dir, glue_dir):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["finetune", "--task", "sst2", "-o", str(out), "--model", str(tiny_model_dir), "--data-dir",
+                            str(glue_dir), "--epochs", "1", "--batch-size", "8", "--max-length", "16",
+                            "--method", "acc", "--speedup-range", "1,2"])
+    assert r.exit_code == 0, r.output
+    results = tmp_path / "results.jsonl"
+    r = runner.invoke(app, ["evaluate", "--checkpoint", str(out / "best"), "--task", "sst2", "--data-dir", str(glue_dir),
+                            "--method", "acc", "--speedup", "1,1.5,2", "--max-length", "16", "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(l) for l in results.read_text().splitlines()]
+    assert [row["method"] for row in rows] == ["acc"] * 3
+    assert rows[0]["gflops"] == pytest.approx(rows[0]["dense_gflops"])
+    assert rows[2]["gflops"] < rows[1]["gflops"] < rows[0]["dense_gflops"]
+    assert rows[2]["predicted_speedup"] >= 2.0

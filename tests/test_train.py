@@ -1,0 +1,71 @@
+"""A short training run lowers the loss, keeps the best checkpoint, resumes, and ACC offline tuning runs."""
+import json
+
+import pytest
+import torch
+
+import leanbert
+from leanbert.train import FinetuneArgs, finetune
+
+
+def args(tiny_model_dir, glue_dir, out, **kw):
+    base = dict(task="sst2", output_dir=str(out), model=str(tiny_model_dir), data_dir=str(glue_dir),
+                epochs=3, batch_size=8, lr=3e-3, max_length=16, eval_batch_size=16)
+    base.update(kw)
+    return FinetuneArgs(**base)
+
+
+def test_training_lowers_loss_and_saves_best(tiny_model_dir, glue_dir, tmp_path):
+    torch.set_num_threads(1)
+    log = finetune(args(tiny_model_dir, glue_dir, tmp_path / "run"), progress=False)
+    losses = [e["train_loss"] for e in log["epochs"]]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert log["best_score"] == max(e["score"] for e in log["epochs"])
+    saved = json.loads((tmp_path / "run" / "train_log.json").read_text())
+    assert saved["best_score"] == log["best_score"] and saved["step"] == 18
+    model = leanbert.from_pretrained(tmp_path / "run" / "best")
+    assert model.config.num_labels == 2 and leanbert.current_config(model) is None
+
+
+def test_finished_run_is_not_repeated_and_extended_run_resumes(tiny_model_dir, glue_dir, tmp_path):
+    out = tmp_path / "run"
+    finetune(args(tiny_model_dir, glue_dir, out, epochs=1), progress=False)
+    again = finetune(args(tiny_model_dir, glue_dir, out, epochs=1), progress=False)
+    assert len(again["epochs"]) == 1  # nothing re-run
+    longer = finetune(args(tiny_model_dir, glue_dir, out, epochs=2), progress=False)
+    assert [e["epoch"] for e in longer["epochs"]] == [1.0, 2.0]
+
+
+def test_interrupted_run_resumes_from_last_state(tiny_model_dir, glue_dir, tmp_path, monkeypatch):
+    from leanbert import train
+
+    out = tmp_path / "run"
+    calls = {"n": 0}
+    real_backward = None
+
+    class Crash(RuntimeError):
+        pass
+
+    original = train._end_of_epoch
+
+    def crash_after_first_epoch(*a, **k):
+        original(*a, **k)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise Crash("simulated power cut")
+
+    monkeypatch.setattr(train, "_end_of_epoch", crash_after_first_epoch)
+    with pytest.raises(Crash):
+        finetune(args(tiny_model_dir, glue_dir, out, epochs=2), progress=False)
+    best_before = (out / "best" / "model.safetensors").read_bytes()
+    monkeypatch.setattr(train, "_end_of_epoch", original)
+    log = finetune(args(tiny_model_dir, glue_dir, out, epochs=2), progress=False)
+    assert [e["epoch"] for e in log["epochs"]] == [1.0, 2.0]
+    assert best_before  # the checkpoint written before the crash was complete and readable
+
+
+def test_acc_offline_tuning_saves_acc_config(tiny_model_dir, glue_dir, tmp_path):
+    log = finetune(args(tiny_model_dir, glue_dir, tmp_path / "acc", epochs=1, acc_speedups=(1.0, 3.0)), progress=False)
+    model = leanbert.from_pretrained(tmp_path / "acc" / "best")
+    assert leanbert.current_config(model).method == "acc"
+    assert log["epochs"][0]["score"] >= 0
