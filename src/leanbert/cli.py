@@ -65,16 +65,28 @@ def evaluate(
     keep_counts: str = typer.Option("", help="PoWER: tokens kept after each layer, e.g. 40,30,20,15,10,8"),
     max_length: Optional[int] = None,
     dense_score: Optional[float] = typer.Option(None, help="score of the dense model on this split, for the row"),
+    score: str = typer.Option("acc", help="ACC score: acc or value_norm"),
+    variant: str = typer.Option("", help="free-form label stored in each row's 'variant' field"),
     results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
+    bench: bool = typer.Option(False, help="also measure speedups against both dense baselines"),
+    bench_batch_sizes: str = typer.Option("1,32", help="batch sizes timed with --bench"),
+    bench_examples: str = typer.Option("32,128", help="dev examples timed per batch size"),
+    min_run_time: float = typer.Option(1.0, help="seconds of timing per measurement"),
     threads: Optional[int] = None,
 ):
     """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
-    from .runner import evaluate_rows
+    from .runner import evaluate_rows, make_bench
 
     _set_threads(threads)
+    sizes = [int(x) for x in _floats(bench_batch_sizes, "bench-batch-sizes")]
+    counts = [int(x) for x in _floats(bench_examples, "bench-examples")]
+    if bench and len(sizes) != len(counts):
+        raise LeanbertError("--bench-batch-sizes and --bench-examples need the same number of entries")
+    speed = make_bench(checkpoint, task, split, data_dir, max_length, dict(zip(sizes, counts)), min_run_time) if bench else None
     rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
-                         [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score)
+                         [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score)
     for row in rows:
+        row["variant"] = variant or row["variant"]
         typer.echo(json.dumps(row))
         if results:
             from .results import append
@@ -92,6 +104,21 @@ def demo(
 
     _set_threads(threads)
     run_demo(output_dir)
+
+
+@app.command()
+def report(
+    results: Path = typer.Option(Path("results"), help="folder of *.jsonl result files"),
+    out: Path = typer.Option(Path("docs/results.md"), help="Markdown file to write; plots go beside it in plots/"),
+    preamble: Optional[Path] = typer.Option(Path("docs/results_preamble.md"), help="hand-written text put first"),
+):
+    """Render result rows as Markdown tables and accuracy-vs-speed plots (PNG and SVG)."""
+    from .report import write_report
+
+    if not results.is_dir():
+        raise LeanbertError(f"results folder not found: {results}")
+    text = preamble.read_text(encoding="utf-8") if preamble and preamble.is_file() else "# Results\n"
+    typer.echo(f"wrote {write_report(results, out, text)}")
 
 
 def _set_threads(threads: int | None) -> None:

@@ -14,25 +14,36 @@ from .results import make_row
 from .schedule import keep_counts, predicted_speedup, solve_fractions
 
 
-def configs_for(method: str, speedups: list[float], counts: list[int], hf_config, n0: int) -> list:
+def make_bench(checkpoint, task, split, data_dir, max_length, examples_per_batch_size: dict, min_run_time: float):
+    from .bench import SpeedBench
+
+    spec = load_task(task, data_dir, splits=(split,)).spec
+    tokenizer = load_tokenizer(checkpoint)
+    model = remove(load_classifier(checkpoint))
+    n0 = check_max_length(tokenizer, model.config, max_length or spec.max_length)
+    ds, _ = encode(tokenizer, load_task(task, data_dir, splits=(split,)).split(split), n0)
+    return SpeedBench(model, tokenizer, ds, n0, tuple(examples_per_batch_size), examples_per_batch_size, min_run_time)
+
+
+def configs_for(method: str, speedups: list[float], counts: list[int], hf_config, n0: int, score: str = "acc") -> list:
     layers, hidden, ffn = hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size
     if method == "dense":
-        return [None]
+        return [(1.0, None)]
     if method == "acc":
         if not speedups:
             raise ConfigError("invalid config field 'speedup': --method acc needs --speedup, e.g. 1,2,3")
-        return [ACCConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn)) for s in speedups]
+        return [(s, ACCConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn), score=score)) for s in speedups]
     if method == "power":
         if counts:
-            return [PowerConfig(keep_counts=tuple(counts))]
+            return [(None, PowerConfig(keep_counts=tuple(counts)))]
         if not speedups:
             raise ConfigError("invalid config field 'keep_counts': --method power needs --keep-counts or --speedup")
-        return [PowerConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn)) for s in speedups]
+        return [(s, PowerConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn))) for s in speedups]
     raise ConfigError(f"invalid config field 'method': unknown method {method!r} (dense, acc, power)")
 
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
-                  max_length=None, dense_score=None, bench=None) -> list[dict]:
+                  max_length=None, dense_score=None, bench=None, score="acc") -> list[dict]:
     data = load_task(task, data_dir, splits=(split,))
     spec = data.spec
     tokenizer = load_tokenizer(checkpoint)
@@ -45,17 +56,23 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
     if dense_score is None:
         dense_score = evaluate(model, tokenizer, ds, spec)["score"]
     rows = []
-    for cfg in configs_for(method, list(speedups), list(counts), model.config, n0):
+    for target, cfg in configs_for(method, list(speedups), list(counts), model.config, n0, score):
         result = evaluate(model, tokenizer, ds, spec, leanbert_config=cfg)
         m = build_method(cfg) if cfg is not None else None
         plan = m.plan(n0) if m else None
-        timing = bench.speedups(cfg) if bench is not None else {}
+        timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}
         rows.append(make_row(
             task=spec.name, split=split, method=method, config=cfg.to_dict() if cfg else {},
             backbone=str(getattr(model.config, "_name_or_path", checkpoint)), metric=spec.metric,
             score=result["score"], dense_score=dense_score, gflops=mean_gflops(lengths, model.config, m),
             dense_gflops=dense_gflops, speedup_padded=timing.get("padded"), speedup_dynamic=timing.get("dynamic"),
             predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else 1.0,
-            metrics=result["metrics"], keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
+            metrics=result["metrics"], variant=_variant(method, cfg), target_speedup=target, keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
             timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated")))
     return rows
+
+
+def _variant(method: str, cfg) -> str:
+    """A short default label: the method plus its score when that is not the default."""
+    score = getattr(cfg, "score", "acc")
+    return method if score == "acc" else f"{method}-{score}"

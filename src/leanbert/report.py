@@ -1,0 +1,140 @@
+"""`leanbert report`: JSON-lines results -> Markdown tables and matplotlib plots."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from . import atomic
+
+DROPS = (0.5, 1.0, 2.0)
+
+
+def load_rows(results_dir: Path) -> list[dict]:
+    rows = []
+    for path in sorted(Path(results_dir).glob("*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows
+
+
+def label(row: dict) -> str:
+    return row.get("variant") or row["method"]
+
+
+def measured(row: dict, protocol: str, bs: str):
+    return row.get(f"speedup_{protocol}", {}).get(bs)
+
+
+def flops_ratio(row: dict) -> float:
+    return row["dense_gflops"] / row["gflops"] if row["gflops"] else float("nan")
+
+
+def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not beaten on both speed (x, higher better) and score (y, higher better)."""
+    front, best = [], float("-inf")
+    for x, y in sorted(points, key=lambda p: (-p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return sorted(front)
+
+
+def _fmt(v, digits=2, suffix=""):
+    return "–" if v is None else f"{v:.{digits}f}{suffix}"
+
+
+def task_table(rows: list[dict]) -> list[str]:
+    lines = ["| method | target | score | Δ | GFLOPs | FLOPs ratio | predicted | calibrated (dyn bs32) | "
+             "padded bs1 | padded bs32 | dynamic bs1 | dynamic bs32 | measured/FLOPs (padded bs32) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (label(r) != "dense", label(r), r.get("target_speedup") or 0)):
+        pad32 = measured(r, "padded", "32")
+        limit = pad32 / r["predicted_speedup"] if pad32 and r.get("predicted_speedup") else None
+        cal = (r.get("calibrated_speedup") or {}).get("dynamic", {}).get("32")
+        lines.append(
+            f"| {label(r)} | {_fmt(r.get('target_speedup'), 1)} | {r['score']:.2f} | {r['score'] - r['dense_score']:+.2f} | "
+            f"{r['gflops']:.3f} | {flops_ratio(r):.2f}x | {_fmt(r.get('predicted_speedup'), 2, 'x')} | {_fmt(cal, 2, 'x')} | "
+            f"{_fmt(measured(r, 'padded', '1'), 2, 'x')} | {_fmt(pad32, 2, 'x')} | {_fmt(measured(r, 'dynamic', '1'), 2, 'x')} | "
+            f"{_fmt(measured(r, 'dynamic', '32'), 2, 'x')} | {_fmt(limit, 2)} |")
+    return lines
+
+
+def best_at_drop(rows: list[dict], protocol: str, drop: float):
+    ok = [measured(r, protocol, "32") for r in rows if r["dense_score"] - r["score"] <= drop and measured(r, protocol, "32")]
+    return max(ok) if ok else None
+
+
+def summary_table(by_task: dict[str, list[dict]]) -> list[str]:
+    head = " | ".join(f"≤{d} pt: padded / dynamic" for d in DROPS)
+    lines = [f"| task | method | {head} |", "|---|---|" + "---:|" * len(DROPS)]
+    for task, rows in sorted(by_task.items()):
+        groups = defaultdict(list)
+        for r in rows:
+            if label(r) != "dense":
+                groups[label(r)].append(r)
+        for name, group in sorted(groups.items()):
+            if not any(measured(r, "padded", "32") for r in group):
+                continue
+            cells = [f"{_fmt(best_at_drop(group, 'padded', d), 2, 'x')} / {_fmt(best_at_drop(group, 'dynamic', d), 2, 'x')}"
+                     for d in DROPS]
+            lines.append(f"| {task} | {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot_task(task: str, rows: list[dict], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    groups = defaultdict(list)
+    for r in rows:
+        groups[label(r)].append(r)
+    dense = rows[0]["dense_score"]
+    markers = "osd^v<>P*X"
+    for ax, (xname, xfn) in zip(axes, [("measured speedup vs dense SDPA, dynamic padding, batch 32",
+                                         lambda r: measured(r, "dynamic", "32")),
+                                        ("FLOPs reduction (dense / method)", flops_ratio)]):
+        points = []
+        for i, (name, group) in enumerate(sorted(groups.items())):
+            pts = sorted((xfn(r), r["score"]) for r in group if xfn(r))
+            if name == "dense" or not pts:
+                continue
+            ax.plot(*zip(*pts), marker=markers[i % len(markers)], ls="-", alpha=0.8, label=name)
+            points += pts
+        if points:
+            front = pareto(points)
+            ax.plot(*zip(*front), color="black", lw=2.5, alpha=0.25, label="Pareto frontier")
+        ax.axhline(dense, color="grey", ls="--", label="dense")
+        ax.axvline(1.0, color="grey", lw=0.5)
+        ax.set_xlabel(xname)
+        ax.set_ylabel(f"{task} {rows[0]['split']} {rows[0]['metric']} (%)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{task}: accuracy vs speed ({rows[0]['backbone']})")
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{task}.png", out_dir / f"{task}.svg"]
+    for p in paths:
+        fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def write_report(results_dir: Path, out: Path, preamble: str = "") -> Path:
+    rows = load_rows(results_dir)
+    by_task = defaultdict(list)
+    for r in rows:
+        by_task[r["task"]].append(r)
+    lines = [preamble.rstrip(), "", "## Summary: best measured speedup at batch 32 within a given drop", ""]
+    lines += summary_table(by_task)
+    for task, task_rows in sorted(by_task.items()):
+        plots = plot_task(task, task_rows, out.parent / "plots")
+        first = task_rows[0]
+        lines += ["", f"## {task} ({first['split']}, {first['metric']})", "", f"![{task}](plots/{plots[0].name})", ""]
+        lines += task_table(task_rows)
+        lines += ["", "Commands:", ""] + [f"- `{c}`" for c in dict.fromkeys(r["command"] for r in task_rows)]
+        lines += ["", f"Threads: {first['threads']}; versions: {json.dumps(first['versions'])}"]
+    atomic.write_text(out, "\n".join(lines) + "\n")
+    return out

@@ -1,0 +1,40 @@
+"""Report generation from a small fixture of JSON lines: tables, summary, plots."""
+import json
+
+from leanbert.report import best_at_drop, pareto, write_report
+
+
+def row(method, score, gflops, pad32=None, dyn32=None, variant=None, target=None):
+    return {"task": "mrpc", "split": "dev", "method": method, "variant": variant or method, "config": {},
+            "backbone": "tiny", "metric": "f1", "score": score, "dense_score": 88.0, "gflops": gflops,
+            "dense_gflops": 2.0, "speedup_padded": {"32": pad32} if pad32 else {},
+            "speedup_dynamic": {"32": dyn32} if dyn32 else {}, "predicted_speedup": 2.0 / gflops,
+            "target_speedup": target, "threads": 1, "versions": {}, "command": f"leanbert evaluate --method {method}"}
+
+
+ROWS = [row("dense", 88.0, 2.0), row("acc", 87.8, 1.0, 3.0, 1.6, target=2), row("acc", 86.5, 0.5, 5.0, 2.5, target=4),
+        row("power", 87.0, 1.0, 2.9, 1.5, target=2)]
+
+
+def test_pareto_keeps_only_unbeaten_points():
+    assert pareto([(1, 5), (2, 4), (2, 3), (3, 1), (1.5, 2)]) == [(1, 5), (2, 4), (3, 1)]
+
+
+def test_best_at_drop():
+    acc = ROWS[1:3]
+    assert best_at_drop(acc, "padded", 0.5) == 3.0
+    assert best_at_drop(acc, "dynamic", 2.0) == 2.5
+    assert best_at_drop(acc, "padded", 0.1) is None
+
+
+def test_report_writes_tables_and_plots(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "mrpc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    out = write_report(results, tmp_path / "docs" / "results.md", "# Results\nintro\n")
+    text = out.read_text()
+    assert "| mrpc | acc | 3.00x / 1.60x | 3.00x / 1.60x | 5.00x / 2.50x |" in text
+    assert "| acc | 4.0 | 86.50 | -1.50 | 0.500 | 4.00x |" in text
+    assert "leanbert evaluate --method power" in text
+    for ext in ("png", "svg"):
+        assert (tmp_path / "docs" / "plots" / f"mrpc.{ext}").stat().st_size > 1000
