@@ -63,3 +63,15 @@ def test_finetune_then_evaluate_at_several_speedups(tmp_path, tiny_model_dir, gl
     assert rows[0]["gflops"] == pytest.approx(rows[0]["dense_gflops"])
     assert rows[2]["gflops"] < rows[1]["gflops"] < rows[0]["dense_gflops"]
     assert rows[2]["predicted_speedup"] >= 2.0
+
+
+def test_power_bert_pipeline_command(tmp_path, tiny_model_dir, glue_dir):
+    out = tmp_path / "power"
+    r = CliRunner().invoke(app, ["power-bert", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out),
+                                 "--data-dir", str(glue_dir), "--epochs", "1", "--batch-size", "8", "--max-length", "16",
+                                 "--lambda", "0.05", "--lr-soft", "0.05"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output.strip().splitlines()[-1])
+    assert len(summary["keep_counts"]) == 3
+    saved = json.loads((out / "retrain" / "best" / "config.json").read_text())["leanbert"]
+    assert saved["method"] == "power" and len(saved["keep_fractions"]) == 3

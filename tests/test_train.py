@@ -69,3 +69,16 @@ def test_acc_offline_tuning_saves_acc_config(tiny_model_dir, glue_dir, tmp_path)
     model = leanbert.from_pretrained(tmp_path / "acc" / "best")
     assert leanbert.current_config(model).method == "acc"
     assert log["epochs"][0]["score"] >= 0
+
+
+def test_retention_search_learns_counts_and_hard_retraining_uses_them(tiny_model_dir, glue_dir, tmp_path):
+    log = finetune(args(tiny_model_dir, glue_dir, tmp_path / "search", epochs=2, retention_lambda=5e-2, lr_soft=5e-2),
+                   progress=False)
+    counts = log["retention_keep_counts"]
+    assert len(counts) == 3 and all(b <= a for a, b in zip(counts, counts[1:]))
+    assert counts[-1] < 16  # the penalty removed something from the last layer
+    cfg = leanbert.PowerConfig(keep_counts=tuple(counts))
+    log = finetune(args(tmp_path / "search" / "best", glue_dir, tmp_path / "hard", epochs=1, apply_config=cfg.to_dict()),
+                   progress=False)
+    model = leanbert.from_pretrained(tmp_path / "hard" / "best")
+    assert leanbert.current_config(model) == cfg

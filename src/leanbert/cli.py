@@ -54,6 +54,27 @@ def finetune(
                            "checkpoint": str(output_dir / "best")}))
 
 
+@app.command("power-bert")
+def power_bert(
+    task: str = typer.Option(...),
+    dense: str = typer.Option(..., help="the fine-tuned dense checkpoint to start from"),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o"),
+    data_dir: Optional[str] = None,
+    retention_lambda: float = typer.Option(3e-3, "--lambda", help="penalty on kept tokens, times layer index"),
+    lr_soft: float = typer.Option(3e-3, help="learning rate of the retention weights"),
+    epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
+    max_length: Optional[int] = None, threads: Optional[int] = None,
+):
+    """PoWER-BERT: retention-configuration search (soft extraction), then re-training with hard extraction."""
+    from .pipeline import power_pipeline
+    from .train import FinetuneArgs
+
+    _set_threads(threads)
+    base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
+                        batch_size=batch_size, lr=lr, seed=seed, max_length=max_length)
+    typer.echo(json.dumps(power_pipeline(base, retention_lambda, lr_soft)))
+
+
 @app.command()
 def evaluate(
     checkpoint: str = typer.Option(..., help="a fine-tuned model directory"),

@@ -90,13 +90,13 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     plan = method.plan(hidden_states.shape[1])
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
     mask = attention_mask
-    for layer, n_keep in zip(self.layer, plan):
-        if n_keep >= hidden_states.shape[1]:
+    for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
+        if not method.scores_layer(index, hidden_states.shape[1], n_keep):
             hidden_states = layer(hidden_states, mask, **kwargs)  # (B, N, D)
             continue
         attended, probs, values = attention_with_probs(layer, hidden_states, key_mask)
         scores = method.score(probs, key_mask, values, layer.attention.output.dense.weight)  # (B, N)
-        attended, key_mask = method.reduce(attended, key_mask, scores, n_keep)  # (B, N', D)
+        attended, key_mask = method.reduce(attended, key_mask, scores, n_keep, index)  # (B, N', D)
         hidden_states = layer.feed_forward_chunk(attended)  # (B, N', D)
         mask = hf_mask(self.config, hidden_states, key_mask)
     return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from . import atomic
 from .api import apply
 from .batching import check_max_length, encode, train_loader
-from .config import ACCConfig
+from .config import ACCConfig, config_from_dict
+from .retention import ATTR as RETENTION_ATTR, attach_search
 from .data import load_task
 from .evaluation import evaluate
 from .models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
@@ -48,7 +49,9 @@ class FinetuneArgs:
     save_every: int = 200  # optimizer steps between resumable training-state saves
     acc_speedups: tuple[float, float] | None = None
     acc_score: str = "acc"
-    extra: dict = field(default_factory=dict)
+    apply_config: dict | None = None  # a leanbert config (as a dict) trained with, e.g. PoWER-BERT's hard extraction
+    retention_lambda: float | None = None  # PoWER-BERT retention-configuration search (soft extraction)
+    lr_soft: float = 3e-3
 
 
 def set_seed(seed: int) -> None:
@@ -105,12 +108,19 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
         sampler = ACCSampler(*args.acc_speedups, model.config, max_length, args.acc_score, args.seed)
         apply(model, sampler.config_for(args.acc_speedups[0]))  # saved with the model: marks it as ACC-tuned
 
+    if args.apply_config:
+        apply(model, config_from_dict(args.apply_config))
+    retention = attach_search(model, max_length) if args.retention_lambda else None
+
     loader = train_loader(train_ds, tokenizer, args.batch_size, spec.is_regression, args.seed)
     no_decay = ("bias", "LayerNorm.weight")
+    named = [(n, p) for n, p in model.named_parameters() if not n.startswith(RETENTION_ATTR)]
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
+    if retention is not None:
+        groups.append({"params": list(retention.parameters()), "weight_decay": 0.0, "lr": args.lr_soft})
     optimizer = torch.optim.AdamW(groups, lr=args.lr)
     total_steps = max(1, math.ceil(len(loader) * args.epochs))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
@@ -132,8 +142,11 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
         for batch in batches:
             extra = {"leanbert_config": sampler.sample()} if sampler else {}
             loss = model(**batch, **extra).loss
-            accelerator.backward(loss)
+            total = loss + args.retention_lambda * retention.penalty() if retention is not None else loss
+            accelerator.backward(total)
             optimizer.step()
+            if retention is not None:
+                retention.clip_()
             scheduler.step()
             optimizer.zero_grad()
             step += 1
@@ -173,6 +186,10 @@ def _end_of_epoch(accelerator, model, tokenizer, dev_ds, spec, args, log, step, 
     entry = {"epoch": round(step / steps_per_epoch, 3), "step": step, "dev": result["metrics"],
              "score": result["score"], "train_loss": round(log.get("last_train_loss", float("nan")), 5),
              "eval_seconds": round(time.perf_counter() - t0, 1)}
+    retention = getattr(unwrapped, RETENTION_ATTR, None)
+    if retention is not None:
+        entry["retention_keep_counts"] = list(retention.keep_counts())
+        log["retention_keep_counts"] = entry["retention_keep_counts"]
     log["epochs"].append(entry)
     if log["best_score"] is None or result["score"] > log["best_score"]:
         log["best_score"], log["best_epoch"] = result["score"], entry["epoch"]

@@ -24,14 +24,14 @@ class ReductionMethod:
         c = self.config
         return schedule.keep_counts(n0, c.keep_counts, c.keep_fractions, c.min_tokens)
 
+    def scores_layer(self, index: int, n_in: int, n_keep: int) -> bool:
+        """Whether layer `index` scores its tokens (and so runs its attention eagerly)."""
+        return n_keep < n_in
+
     def score(self, probs: torch.Tensor, key_mask: torch.Tensor, values=None, out_weight=None) -> torch.Tensor:
         return scoring.attention_received(probs, key_mask)  # (B, N)
 
-    def reduce(self, hidden: torch.Tensor, key_mask: torch.Tensor, scores: torch.Tensor, n_keep: int):
+    def reduce(self, hidden: torch.Tensor, key_mask: torch.Tensor, scores: torch.Tensor, n_keep: int, index: int = 0):
         """Physically drop all but the kept tokens: (B, N, D) -> (B, n_keep, D), mask likewise."""
         idx = scoring.select_keep_indices(scores, n_keep)  # (B, n_keep)
         return scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx)
-
-    def tokens_after(self, n_keep: int) -> int:
-        """Sequence length after `reduce` to n_keep tokens (coarse tokens add to it)."""
-        return n_keep
