@@ -47,13 +47,6 @@ def test_keep_count_larger_than_sequence_keeps_everything():
     assert torch.equal(out.logits, reference)
 
 
-def _kept_positions(scores, n_keep, hidden_len=12):
-    from leanbert.scoring import gather_tokens, select_keep_indices
-
-    idx = select_keep_indices(scores, n_keep)
-    return idx
-
-
 def test_cls_kept_order_preserved_and_padding_never_beats_real_tokens():
     model = tiny_model("eager")
     ids, mask = make_batch(3, 12)  # real lengths 12, 9, 6
@@ -61,12 +54,12 @@ def test_cls_kept_order_preserved_and_padding_never_beats_real_tokens():
     method = leanbert.methods.build_method(leanbert.PowerConfig(keep_counts=(8, 8, 8)))
     original_reduce = method.reduce
 
-    def spy(hidden, key_mask, scores, n_keep):
+    def spy(hidden, key_mask, scores, n_keep, index=0):
         from leanbert.scoring import select_keep_indices
 
         captured["idx"] = select_keep_indices(scores, n_keep)
         captured["real"] = key_mask.clone()
-        return original_reduce(hidden, key_mask, scores, n_keep)
+        return original_reduce(hidden, key_mask, scores, n_keep, index)
 
     method.reduce = spy
     leanbert.apply(model, method.config)
