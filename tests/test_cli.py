@@ -73,5 +73,25 @@ def test_power_bert_pipeline_command(tmp_path, tiny_model_dir, glue_dir):
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output.strip().splitlines()[-1])
     assert len(summary["keep_counts"]) == 3
-    saved = json.loads((out / "retrain" / "best" / "config.json").read_text())["leanbert"]
+    saved = json.loads((out / "power" / "best" / "config.json").read_text())["leanbert"]
     assert saved["method"] == "power" and len(saved["keep_fractions"]) == 3
+    r = CliRunner().invoke(app, ["fca", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out),
+                                 "--data-dir", str(glue_dir), "--epochs", "1", "--batch-size", "8", "--max-length", "16",
+                                 "--lambda", "0.05", "--lr-soft", "0.05", "--coarse", "5", "--merge", "mean"])
+    assert r.exit_code == 0, r.output
+    fca = json.loads(r.output.strip().splitlines()[-1])
+    assert fca["keep_counts"] == summary["keep_counts"]  # the search was reused, not repeated
+    saved = json.loads((out / "fca-k5-mean" / "best" / "config.json").read_text())["leanbert"]
+    assert saved["method"] == "fca" and saved["coarse"] == 5
+
+
+def test_evaluate_saved_config_row(tmp_path, tiny_model_dir, glue_dir):
+    import leanbert
+
+    model = leanbert.from_pretrained(tiny_model_dir)
+    leanbert.apply(model, leanbert.FCAConfig(keep_fractions=(0.6, 0.4, 0.3), coarse=1)).save_pretrained(tiny_model_dir)
+    r = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir",
+                                 str(glue_dir), "--method", "saved", "--max-length", "16"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.output.strip().splitlines()[-1])
+    assert row["method"] == "fca" and row["variant"] == "fca-k1-weighted" and row["gflops"] < row["dense_gflops"]

@@ -9,10 +9,12 @@ from leanbert.methods import build_method
 from conftest import make_batch, tiny_model
 
 CONFIGS = [None, leanbert.PowerConfig(keep_counts=(9, 5, 2)), leanbert.ACCConfig(keep_fractions=(0.75, 0.5, 0.25)),
-           leanbert.ACCConfig(keep_fractions=(0.6, 0.6, 0.3), score="value_norm")]
+           leanbert.ACCConfig(keep_fractions=(0.6, 0.6, 0.3), score="value_norm"),
+           leanbert.FCAConfig(keep_counts=(6, 6, 3), coarse=1, merge="weighted"),
+           leanbert.FCAConfig(keep_counts=(5, 4, 2), coarse=2, merge="mean")]
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=["dense", "power", "acc", "acc-value-norm"])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["dense", "power", "acc", "acc-value-norm", "fca-k1", "fca-k2"])
 @pytest.mark.parametrize("n", [12, 7])
 def test_analytic_flops_equal_flop_counter(cfg, n):
     model = tiny_model("eager")
@@ -24,5 +26,6 @@ def test_analytic_flops_equal_flop_counter(cfg, n):
     c = model.config
     plan = build_method(cfg).plan(n) if cfg else None
     value_norm = cfg is not None and getattr(cfg, "score", "") == "value_norm"
-    expected = encoder_flops(n, plan, c.hidden_size, c.intermediate_size, c.num_hidden_layers, value_norm)
+    coarse = getattr(cfg, "coarse", 0)
+    expected = encoder_flops(n, plan, c.hidden_size, c.intermediate_size, c.num_hidden_layers, value_norm, coarse)
     assert counter.get_total_flops() == expected + head_flops(c.hidden_size, c.num_labels)

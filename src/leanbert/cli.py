@@ -54,25 +54,53 @@ def finetune(
                            "checkpoint": str(output_dir / "best")}))
 
 
-@app.command("power-bert")
-def power_bert(
-    task: str = typer.Option(...),
-    dense: str = typer.Option(..., help="the fine-tuned dense checkpoint to start from"),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o"),
-    data_dir: Optional[str] = None,
-    retention_lambda: float = typer.Option(3e-3, "--lambda", help="penalty on kept tokens, times layer index"),
-    lr_soft: float = typer.Option(3e-3, help="learning rate of the retention weights"),
-    epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
-    max_length: Optional[int] = None, threads: Optional[int] = None,
-):
-    """PoWER-BERT: retention-configuration search (soft extraction), then re-training with hard extraction."""
-    from .pipeline import power_pipeline
+def _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
+                        max_length, threads, coarse, merge, divide_by_count):
+    from .pipeline import reduction_pipeline
     from .train import FinetuneArgs
 
     _set_threads(threads)
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
                         batch_size=batch_size, lr=lr, seed=seed, max_length=max_length)
-    typer.echo(json.dumps(power_pipeline(base, retention_lambda, lr_soft)))
+    typer.echo(json.dumps(reduction_pipeline(base, retention_lambda, lr_soft, coarse, merge, divide_by_count)))
+
+
+_PIPELINE_OPTIONS = dict(
+    task=typer.Option(...), dense=typer.Option(..., help="the fine-tuned dense checkpoint to start from"),
+    output_dir=typer.Option(..., "--output-dir", "-o", help="search/ and one folder per variant go here"),
+    retention_lambda=typer.Option(3e-3, "--lambda", help="penalty on kept tokens, times layer index"),
+    lr_soft=typer.Option(3e-3, help="learning rate of the retention weights"),
+)
+
+
+@app.command("power-bert")
+def power_bert(
+    task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
+    output_dir: Path = _PIPELINE_OPTIONS["output_dir"], data_dir: Optional[str] = None,
+    retention_lambda: float = _PIPELINE_OPTIONS["retention_lambda"], lr_soft: float = _PIPELINE_OPTIONS["lr_soft"],
+    epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
+    max_length: Optional[int] = None, threads: Optional[int] = None,
+):
+    """PoWER-BERT: retention-configuration search (soft extraction), then re-training with hard extraction."""
+    _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
+                        max_length, threads, 0, "mean", False)
+
+
+@app.command()
+def fca(
+    task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
+    output_dir: Path = _PIPELINE_OPTIONS["output_dir"], data_dir: Optional[str] = None,
+    retention_lambda: float = _PIPELINE_OPTIONS["retention_lambda"], lr_soft: float = _PIPELINE_OPTIONS["lr_soft"],
+    coarse: int = typer.Option(1, help="coarse tokens per layer (0 = PoWER-BERT)"),
+    merge: str = typer.Option("weighted", help="mean or weighted (score softmax within a chunk)"),
+    divide_by_count: bool = typer.Option(False, help="the reference code's extra 1/|chunk| factor"),
+    epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
+    max_length: Optional[int] = None, threads: Optional[int] = None,
+):
+    """FCA: the PoWER-BERT search (shared with power-bert in the same folder), then re-training with
+    fine tokens kept and the rest merged into coarse tokens."""
+    _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
+                        max_length, threads, coarse, merge, divide_by_count)
 
 
 @app.command()
@@ -81,7 +109,7 @@ def evaluate(
     task: str = typer.Option(...),
     split: str = typer.Option("dev", help="dev, or test for bbc"),
     data_dir: Optional[str] = None,
-    method: str = typer.Option("dense", help="dense, acc or power"),
+    method: str = typer.Option("dense", help="dense, acc, power, or saved (the config saved with the checkpoint)"),
     speedup: str = typer.Option("", help="ACC/PoWER: comma-separated target speedups, e.g. 1,1.5,2,3,4,5"),
     keep_counts: str = typer.Option("", help="PoWER: tokens kept after each layer, e.g. 40,30,20,15,10,8"),
     max_length: Optional[int] = None,

@@ -101,11 +101,30 @@ class ACCConfig(ReductionConfig):
         _check(self.score in ("acc", "value_norm"), "score", f"unknown score '{self.score}', use 'acc' or 'value_norm'")
 
 
+@dataclass(frozen=True)
+class FCAConfig(ReductionConfig):
+    """FCA: fine tokens plus `coarse` merged tokens per layer (coarse=0 is PoWER-BERT).
+
+    merge: "mean" or "weighted" (softmax of the scores within each chunk, a convex combination);
+    divide_by_count: also divide by the chunk size, as the reference code does (off by default).
+    """
+
+    method: str = "fca"
+    coarse: int = 1
+    merge: str = "weighted"
+    divide_by_count: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        _check(isinstance(self.coarse, int) and 0 <= self.coarse <= 64, "coarse", "must be an integer in [0, 64]")
+        _check(self.merge in ("mean", "weighted"), "merge", f"unknown merge {self.merge!r}, use 'mean' or 'weighted'")
+
+
 def _non_increasing(values) -> bool:
     return all(b <= a for a, b in zip(values, values[1:]))
 
 
-CONFIG_CLASSES: dict[str, type[ReductionConfig]] = {"power": PowerConfig, "acc": ACCConfig}
+CONFIG_CLASSES: dict[str, type[ReductionConfig]] = {"power": PowerConfig, "acc": ACCConfig, "fca": FCAConfig}
 
 
 def config_from_dict(data: dict) -> ReductionConfig:

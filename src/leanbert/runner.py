@@ -1,7 +1,7 @@
 """Evaluate a checkpoint under one or more reduction configs and build result rows."""
 from __future__ import annotations
 
-from .api import remove
+from .api import current_config, remove
 from .batching import check_max_length, encode
 from .config import ACCConfig, PowerConfig
 from .data import load_task
@@ -47,7 +47,9 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
     data = load_task(task, data_dir, splits=(split,))
     spec = data.spec
     tokenizer = load_tokenizer(checkpoint)
-    model = remove(load_classifier(checkpoint))  # the saved config is not used: we choose it per row
+    model = load_classifier(checkpoint)
+    saved = current_config(model)
+    remove(model)  # configs are passed per call, so one loaded model serves every row
     n0 = check_max_length(tokenizer, model.config, max_length or spec.max_length)
     ds, _ = encode(tokenizer, data.split(split), n0)
     lengths = ds.lengths()
@@ -56,13 +58,19 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
     if dense_score is None:
         dense_score = evaluate(model, tokenizer, ds, spec)["score"]
     rows = []
-    for target, cfg in configs_for(method, list(speedups), list(counts), model.config, n0, score):
+    if method == "saved":
+        if saved is None:
+            raise ConfigError(f"invalid config field 'method': {checkpoint} has no saved leanbert config")
+        pairs = [(None, saved)]
+    else:
+        pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score)
+    for target, cfg in pairs:
         result = evaluate(model, tokenizer, ds, spec, leanbert_config=cfg)
         m = build_method(cfg) if cfg is not None else None
         plan = m.plan(n0) if m else None
         timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}
         rows.append(make_row(
-            task=spec.name, split=split, method=method, config=cfg.to_dict() if cfg else {},
+            task=spec.name, split=split, method=cfg.method if cfg is not None else "dense", config=cfg.to_dict() if cfg else {},
             backbone=str(getattr(model.config, "_name_or_path", checkpoint)), metric=spec.metric,
             score=result["score"], dense_score=dense_score, gflops=mean_gflops(lengths, model.config, m),
             dense_gflops=dense_gflops, speedup_padded=timing.get("padded"), speedup_dynamic=timing.get("dynamic"),
@@ -73,6 +81,10 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
 
 
 def _variant(method: str, cfg) -> str:
-    """A short default label: the method plus its score when that is not the default."""
+    """A short default label: the method plus what distinguishes its config."""
+    if cfg is None:
+        return "dense"
+    if cfg.method == "fca":
+        return f"fca-k{cfg.coarse}-{cfg.merge}" + ("-div" if cfg.divide_by_count else "")
     score = getattr(cfg, "score", "acc")
-    return method if score == "acc" else f"{method}-{score}"
+    return cfg.method if score == "acc" else f"{cfg.method}-{score}"

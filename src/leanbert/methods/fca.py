@@ -1,0 +1,23 @@
+"""FCA (Zhao et al., ACL 2022): fine tokens as PoWER-BERT keeps them, the rest merged into k coarse
+tokens appended after them, which take part in every later layer like any other token."""
+import torch
+
+from .. import merging, scoring
+from ..config import FCAConfig
+from .base import ReductionMethod
+
+
+class FCAMethod(ReductionMethod):
+    config_class = FCAConfig
+
+    def scores_layer(self, index, n_in, n_keep) -> bool:
+        return n_keep + self.config.coarse < n_in  # otherwise there is nothing left to merge
+
+    def reduce(self, hidden, key_mask, scores, n_keep, index=0):
+        idx = scoring.select_keep_indices(scores, n_keep)  # (B, n_keep)
+        fine, fine_mask = scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx)
+        if self.config.coarse == 0:
+            return fine, fine_mask
+        coarse, coarse_mask = merging.merge_coarse(hidden, key_mask, idx, scores, self.config.coarse,
+                                                   self.config.merge, self.config.divide_by_count)
+        return torch.cat([fine, coarse], dim=1), torch.cat([fine_mask, coarse_mask], dim=1)  # (B, n_keep + k, ...)
