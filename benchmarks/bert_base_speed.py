@@ -26,8 +26,8 @@ from leanbert.results import versions
 from leanbert.schedule import keep_counts, predicted_speedup, solve_fractions
 
 SETTINGS = [  # task, split, length, {batch size: examples timed}
-    ("mrpc", "dev", 128, {1: 16, 32: 32}),
-    ("bbc", "test", 512, {1: 4, 8: 8}),
+    ("mrpc", "dev", 128, {1: 8, 32: 32}),
+    ("bbc", "test", 512, {1: 2, 8: 8}),
 ]
 
 
