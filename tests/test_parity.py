@@ -67,3 +67,10 @@ def test_per_call_config_overrides_and_leaves_model_unchanged():
     assert not torch.equal(dense, reduced)
     assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, dense)
     assert leanbert.current_config(model).keep_fractions == (1.0, 1.0, 1.0)
+
+
+def test_per_call_config_for_the_wrong_depth_is_refused():
+    model = leanbert.apply(tiny_model(), leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0)))
+    ids, mask = make_batch(1, 8)
+    with pytest.raises(leanbert.ConfigError, match="leanbert_config.*2 layers"):
+        model(input_ids=ids, attention_mask=mask, leanbert_config=leanbert.ACCConfig(keep_fractions=(0.5, 0.5)))

@@ -87,6 +87,9 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
         from .methods import build_method
 
         method = build_method(per_call)
+        if per_call.num_layers != len(self.layer):
+            raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': has {per_call.num_layers} layers, "
+                              f"the model {len(self.layer)}")
     plan = method.plan(hidden_states.shape[1])
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
     mask = attention_mask
