@@ -95,3 +95,15 @@ def test_evaluate_saved_config_row(tmp_path, tiny_model_dir, glue_dir):
     assert r.exit_code == 0, r.output
     row = json.loads(r.output.strip().splitlines()[-1])
     assert row["method"] == "fca" and row["variant"] == "fca-k1-weighted" and row["gflops"] < row["dense_gflops"]
+
+
+def test_bench_command_reports_both_baselines(tmp_path, tiny_model_dir, glue_dir):
+    out = tmp_path / "speed.jsonl"
+    r = CliRunner().invoke(app, ["bench", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir", str(glue_dir),
+                                 "--speedup", "2", "--max-length", "16", "--batch-sizes", "1,4", "--examples", "4,8",
+                                 "--min-run-time", "0.05", "--repeats", "2", "--results", str(out), "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [row["repeat"] for row in rows] == [0, 1]
+    assert set(rows[0]["padded"]) == {"1", "4"} and set(rows[0]["dynamic"]) == {"1", "4"}
+    assert rows[0]["threads"] == 1 and "torch" in rows[0]["versions"]

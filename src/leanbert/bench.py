@@ -46,7 +46,7 @@ class SpeedBench:
 
     def __init__(self, model, tokenizer, ds: EncodedDataset, max_length: int, batch_sizes=(1, 32),
                  examples_per_batch_size=None, min_run_time: float = 1.0, seed: int = 0, calibrate: bool = True):
-        self.model, self.min_run_time = model, min_run_time
+        self.model, self.min_run_time, self.max_length = model, min_run_time, max_length
         self.num_layers = model.config.num_hidden_layers
         examples_per_batch_size = examples_per_batch_size or {1: 32, 32: 128}
         self.batches = {}

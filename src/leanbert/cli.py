@@ -144,6 +144,38 @@ def evaluate(
 
 
 @app.command()
+def bench(
+    checkpoint: str = typer.Option(..., help="a model directory"),
+    task: str = typer.Option(..., help="whose dev (bbc: test) text is timed"),
+    split: str = "dev", data_dir: Optional[str] = None,
+    method: str = typer.Option("acc", help="acc, power, or saved"),
+    speedup: str = typer.Option("2,3", help="target speedups (acc/power)"),
+    max_length: Optional[int] = None,
+    batch_sizes: str = typer.Option("1,32"), examples: str = typer.Option("32,128", help="examples timed per batch size"),
+    min_run_time: float = 1.0, repeats: int = typer.Option(1, help="measure everything this many times (spread)"),
+    results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
+    threads: Optional[int] = None,
+):
+    """Latency only: a method against both dense baselines on real text, threads pinned, environment recorded."""
+    from .results import append, versions
+    from .runner import configs_for, make_bench
+
+    _set_threads(threads)
+    import torch
+
+    sizes = dict(zip([int(x) for x in _floats(batch_sizes, "batch-sizes")], [int(x) for x in _floats(examples, "examples")]))
+    for repeat in range(repeats):
+        speed = make_bench(checkpoint, task, split, data_dir, max_length, sizes, min_run_time)
+        for target, cfg in configs_for(method, _floats(speedup, "speedup"), [], speed.model.config, speed.max_length):
+            row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method, "target_speedup": target,
+                   "config": cfg.to_dict(), "repeat": repeat, **speed.speedups(cfg),
+                   "threads": torch.get_num_threads(), "versions": versions()}
+            typer.echo(json.dumps(row))
+            if results:
+                append(results, row)
+
+
+@app.command()
 def demo(
     output_dir: Path = typer.Option(Path("runs/demo"), help="cache of the fine-tuned checkpoint"),
     threads: Optional[int] = None,
