@@ -55,8 +55,7 @@ class SpeedBench:
             self.batches[bs] = {"padded": make_batches(sample, tokenizer, bs, max_length),
                                 "dynamic": make_batches(sample, tokenizer, bs, None)}
         self.dense = {bs: {p: self._time(b, None) for p, b in d.items()} for bs, d in self.batches.items()}
-        lengths = [8, 32, 64, 128, 256, 512]
-        lengths = [n for n in lengths if n < max_length] + [max_length]
+        lengths = sorted({max(2, max_length * eighths // 8) for eighths in (1, 2, 4, 6, 8)})  # fit points
         self.latency = {bs: LatencyModel.fit(model, bs, lengths) for bs in batch_sizes} if calibrate else {}
 
     def _time(self, batches, config):

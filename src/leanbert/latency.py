@@ -46,7 +46,8 @@ class LatencyModel:
                 rows["scoring"].append(_median_seconds(lambda: patch.attention_with_probs(layer, h, key_mask), min_run_time))
                 rows["ffn"].append(_median_seconds(lambda: layer.feed_forward_chunk(h), min_run_time))
         n = np.asarray(lengths, dtype=float)
-        return cls(batch_size, np.polyfit(n, rows["attention"], 2), np.polyfit(n, rows["scoring"], 2),
+        quadratic = min(2, len(lengths) - 1)
+        return cls(batch_size, np.polyfit(n, rows["attention"], quadratic), np.polyfit(n, rows["scoring"], quadratic),
                    np.polyfit(n, rows["ffn"], 1))
 
     def layer_seconds(self, n_in: int, n_out: int) -> float:
