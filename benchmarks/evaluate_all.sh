@@ -19,6 +19,7 @@ for t in ${TASKS:-mrpc stsb cola rte sst2 bbc}; do
   $LB evaluate --checkpoint "runs/$t/acc/best" "${common[@]}" --dense-score "$dense" --method acc --score value_norm --speedup "$SPEEDUPS" --variant acc-value-norm > /dev/null
   $LB evaluate --checkpoint "runs/$t/acc/best" "${common[@]}" --dense-score "$dense" --method power --speedup "$SPEEDUPS" --variant power-score-on-acc-checkpoint > /dev/null
   $LB evaluate --checkpoint "runs/$t/dense/best" "${common[@]}" --dense-score "$dense" --method acc --speedup "$SPEEDUPS" --variant acc-without-offline-tuning > /dev/null
+  $LB evaluate --checkpoint "runs/$t/dense/best" "${common[@]}" --dense-score "$dense" --method tome --speedup "$SPEEDUPS" "${bench[@]}" --variant tome-no-training > /dev/null
   for variant in power fca-k1-weighted; do
     ckpt="runs/$t/reduce/$variant/best"
     [ -f "$ckpt/config.json" ] && $LB evaluate --checkpoint "$ckpt" "${common[@]}" --dense-score "$dense" --method saved "${bench[@]}" > /dev/null

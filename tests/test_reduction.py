@@ -54,7 +54,7 @@ def test_cls_kept_order_preserved_and_padding_never_beats_real_tokens():
     method = leanbert.methods.build_method(leanbert.PowerConfig(keep_counts=(8, 8, 8)))
     original_reduce = method.reduce
 
-    def spy(hidden, key_mask, scores, n_keep, index=0):
+    def spy(hidden, key_mask, scores, n_keep, index=0, sizes=None):
         from leanbert.scoring import select_keep_indices
 
         captured["idx"] = select_keep_indices(scores, n_keep)

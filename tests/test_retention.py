@@ -13,7 +13,7 @@ def test_soft_extraction_scales_tokens_by_rank_weight():
     method = SoftExtractionMethod(w)
     hidden = torch.ones(1, 4, 2)
     scores = torch.tensor([[0.1, 0.9, 0.3, 0.5]])  # ranks: [CLS] 0, then token1, token3, token2
-    out, mask = method.reduce(hidden, torch.ones(1, 4, dtype=torch.bool), scores, 4, 0)
+    out, mask, _ = method.reduce(hidden, torch.ones(1, 4, dtype=torch.bool), scores, 4, 0)
     torch.testing.assert_close(out[0, :, 0], torch.tensor([1.0, 0.5, 0.0, 0.25]))
 
 

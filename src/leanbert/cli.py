@@ -109,7 +109,7 @@ def evaluate(
     task: str = typer.Option(...),
     split: str = typer.Option("dev", help="dev, or test for bbc"),
     data_dir: Optional[str] = None,
-    method: str = typer.Option("dense", help="dense, acc, power, or saved (the config saved with the checkpoint)"),
+    method: str = typer.Option("dense", help="dense, acc, power, tome, or saved (the config saved with the checkpoint)"),
     speedup: str = typer.Option("", help="ACC/PoWER: comma-separated target speedups, e.g. 1,1.5,2,3,4,5"),
     keep_counts: str = typer.Option("", help="PoWER: tokens kept after each layer, e.g. 40,30,20,15,10,8"),
     max_length: Optional[int] = None,

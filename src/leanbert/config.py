@@ -120,11 +120,19 @@ class FCAConfig(ReductionConfig):
         _check(self.merge in ("mean", "weighted"), "merge", f"unknown merge {self.merge!r}, use 'mean' or 'weighted'")
 
 
+@dataclass(frozen=True)
+class TomeConfig(ReductionConfig):
+    """ToMe-style merging (a peer, no training): the profile says how many tokens remain per layer."""
+
+    method: str = "tome"
+    proportional_attention: bool = True
+
+
 def _non_increasing(values) -> bool:
     return all(b <= a for a, b in zip(values, values[1:]))
 
 
-CONFIG_CLASSES: dict[str, type[ReductionConfig]] = {"power": PowerConfig, "acc": ACCConfig, "fca": FCAConfig}
+CONFIG_CLASSES: dict[str, type[ReductionConfig]] = {"power": PowerConfig, "acc": ACCConfig, "fca": FCAConfig, "tome": TomeConfig}
 
 
 def config_from_dict(data: dict) -> ReductionConfig:

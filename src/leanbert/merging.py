@@ -56,3 +56,31 @@ def merge_coarse(hidden: torch.Tensor, key_mask: torch.Tensor, keep_idx: torch.T
     w = merge_weights(assign, finite_scores, mode, divide_by_count)  # (B, N, k)
     coarse = torch.einsum("bnk,bnd->bkd", w, hidden)  # (B, k, D)
     return coarse, assign.any(dim=1)
+
+
+def bipartite_soft_matching(x: torch.Tensor, key_mask: torch.Tensor, sizes: torch.Tensor, r: int):
+    """ToMe-style merge of r tokens (Bolya et al., 2023): tokens alternate into sets A (even) and B (odd);
+    each A token points at its most similar B token (cosine); the r most similar A tokens are merged
+    into their B partners by size-weighted average. [CLS] (A's first) and pads are never sources; pads
+    have size 0, so they never change a partner. Returns x (B, N-r, D), mask and sizes (B, N-r).
+    """
+    metric = x / x.norm(dim=-1, keepdim=True).clamp(min=1e-6)  # (B, N, D)
+    a, b = metric[:, ::2], metric[:, 1::2]  # (B, Na, D), (B, Nb, D)
+    mask_a, mask_b = key_mask[:, ::2], key_mask[:, 1::2]
+    sim = a @ b.transpose(1, 2)  # (B, Na, Nb)
+    sim = sim.masked_fill(~mask_b[:, None, :], NEG_INF).masked_fill(~mask_a[:, :, None], NEG_INF)
+    best, partner = sim.max(dim=-1)  # (B, Na)
+    best = best.nan_to_num(neginf=-1e30)  # pads (and tokens with no real partner) rank below real tokens...
+    best[:, 0] = NEG_INF  # ...and [CLS] below everything: it is never merged away (r < Na)
+    order = best.argsort(dim=-1, descending=True, stable=True)  # (B, Na)
+    src, keep_a = order[:, :r], order[:, r:].sort(dim=-1).values  # (B, r), (B, Na - r): [CLS] stays first
+    dst = partner.gather(1, src)  # (B, r)
+    xs_a, xs_b = x[:, ::2] * sizes[:, ::2, None], x[:, 1::2] * sizes[:, 1::2, None]  # size-weighted sums
+    d = x.shape[-1]
+    sum_b = xs_b.scatter_add(1, dst[..., None].expand(-1, -1, d), xs_a.gather(1, src[..., None].expand(-1, -1, d)))
+    size_b = sizes[:, 1::2].scatter_add(1, dst, sizes[:, ::2].gather(1, src))  # (B, Nb)
+    merged_b = sum_b / size_b[..., None].clamp(min=1e-6)  # (B, Nb, D)
+    out = torch.cat([x[:, ::2].gather(1, keep_a[..., None].expand(-1, -1, d)), merged_b], dim=1)
+    out_mask = torch.cat([mask_a.gather(1, keep_a), mask_b], dim=1)
+    out_sizes = torch.cat([sizes[:, ::2].gather(1, keep_a), size_b], dim=1)
+    return out, out_mask, out_sizes

@@ -63,6 +63,13 @@ def hf_mask(config, hidden: torch.Tensor, key_mask: torch.Tensor):
     return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=key_mask)
 
 
+def proportional_mask(key_mask: torch.Tensor, sizes: torch.Tensor, dtype) -> torch.Tensor:
+    """Additive (B, 1, 1, N) mask adding log(size) to each key's logit (ToMe's proportional attention);
+    pads get the dtype's minimum. Both SDPA and eager attention accept additive float masks."""
+    bias = sizes.clamp(min=1e-6).log().to(dtype)  # (B, N)
+    return bias.masked_fill(~key_mask, torch.finfo(dtype).min)[:, None, None, :]
+
+
 def attention_with_probs(layer, hidden: torch.Tensor, key_mask: torch.Tensor):
     """BertAttention (self-attention + output projection + residual LayerNorm), computed eagerly so that
     the head-wise probabilities (before dropout) come out. Returns output (B,N,D), probs (B,H,N,N), values."""
@@ -92,14 +99,18 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
                               f"the model {len(self.layer)}")
     plan = method.plan(hidden_states.shape[1])
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
-    mask = attention_mask
+    mask, sizes = attention_mask, None
     for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
         if not method.scores_layer(index, hidden_states.shape[1], n_keep):
             hidden_states = layer(hidden_states, mask, **kwargs)  # (B, N, D)
             continue
-        attended, probs, values = attention_with_probs(layer, hidden_states, key_mask)
-        scores = method.score(probs, key_mask, values, layer.attention.output.dense.weight)  # (B, N)
-        attended, key_mask = method.reduce(attended, key_mask, scores, n_keep, index)  # (B, N', D)
+        if method.needs_probs:
+            attended, probs, values = attention_with_probs(layer, hidden_states, key_mask)
+            scores = method.score(probs, key_mask, values, layer.attention.output.dense.weight)  # (B, N)
+        else:
+            attended, scores = layer.attention(hidden_states, mask)[0], None  # the model's own kernel
+        attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
         hidden_states = layer.feed_forward_chunk(attended)  # (B, N', D)
-        mask = hf_mask(self.config, hidden_states, key_mask)
+        use_sizes = sizes is not None and method.uses_sizes()
+        mask = proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes else hf_mask(self.config, hidden_states, key_mask)
     return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)

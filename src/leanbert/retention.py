@@ -49,12 +49,12 @@ class SoftExtractionMethod(ReductionMethod):
     def scores_layer(self, index, n_in, n_keep) -> bool:
         return True
 
-    def reduce(self, hidden, key_mask, scores, n_keep, index=0):
+    def reduce(self, hidden, key_mask, scores, n_keep, index=0, sizes=None):
         ranked = scores.clone()
         ranked[:, 0] = float("inf")  # [CLS] takes rank 0
         rank = scoring.rank_positions(ranked).clamp(max=self.weights.weight.shape[1] - 1)  # (B, N)
         scale = self.weights.weight[index][rank]  # (B, N)
-        return hidden * scale[..., None], key_mask
+        return hidden * scale[..., None], key_mask, None
 
 
 def attach_search(model, max_length: int) -> RetentionWeights:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .api import current_config, remove
 from .batching import check_max_length, encode
-from .config import ACCConfig, PowerConfig
+from .config import ACCConfig, PowerConfig, TomeConfig
 from .data import load_task
 from .errors import ConfigError
 from .evaluation import evaluate
@@ -39,7 +39,11 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
         if not speedups:
             raise ConfigError("invalid config field 'keep_counts': --method power needs --keep-counts or --speedup")
         return [(s, PowerConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn))) for s in speedups]
-    raise ConfigError(f"invalid config field 'method': unknown method {method!r} (dense, acc, power)")
+    if method == "tome":
+        if not speedups:
+            raise ConfigError("invalid config field 'speedup': --method tome needs --speedup")
+        return [(s, TomeConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn))) for s in speedups]
+    raise ConfigError(f"invalid config field 'method': unknown method {method!r} (dense, acc, power, tome, saved)")
 
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),

@@ -3,8 +3,9 @@ from .acc import ACCMethod
 from .base import ReductionMethod
 from .fca import FCAMethod
 from .power import PowerMethod
+from .tome import TomeMethod
 
-METHODS: dict[str, type[ReductionMethod]] = {"power": PowerMethod, "acc": ACCMethod, "fca": FCAMethod}
+METHODS: dict[str, type[ReductionMethod]] = {"power": PowerMethod, "acc": ACCMethod, "fca": FCAMethod, "tome": TomeMethod}
 
 
 def build_method(config) -> ReductionMethod:

@@ -19,3 +19,6 @@ class ACCMethod(ReductionMethod):
         if self.config.score == "value_norm":
             return scoring.value_norm_score(probs, values, out_weight, key_mask)
         return scoring.acc_score(probs, key_mask)
+
+    def overhead_flops(self, n_in, hidden):
+        return 2 * n_in * hidden * hidden if self.config.score == "value_norm" else 0  # v_j W_O per token

@@ -15,6 +15,7 @@ from ..config import ReductionConfig
 class ReductionMethod:
     config_class: type[ReductionConfig] = ReductionConfig
     needs_values = False  # whether `score` wants the value vectors and output projection
+    needs_probs = True  # whether reducing layers need attention probabilities (else they keep SDPA)
 
     def __init__(self, config: ReductionConfig):
         self.config = config
@@ -28,10 +29,25 @@ class ReductionMethod:
         """Whether layer `index` scores its tokens (and so runs its attention eagerly)."""
         return n_keep < n_in
 
+    def tokens_after(self, n_in: int, n_keep: int) -> int:
+        """Sequence length after a reducing layer."""
+        return n_keep
+
+    def overhead_flops(self, n_in: int, hidden: int) -> int:
+        """Matmul FLOPs a reducing layer adds beyond the dense layer's (per example)."""
+        return 0
+
     def score(self, probs: torch.Tensor, key_mask: torch.Tensor, values=None, out_weight=None) -> torch.Tensor:
         return scoring.attention_received(probs, key_mask)  # (B, N)
 
-    def reduce(self, hidden: torch.Tensor, key_mask: torch.Tensor, scores: torch.Tensor, n_keep: int, index: int = 0):
-        """Physically drop all but the kept tokens: (B, N, D) -> (B, n_keep, D), mask likewise."""
+    def reduce(self, hidden: torch.Tensor, key_mask: torch.Tensor, scores: torch.Tensor, n_keep: int, index: int = 0,
+               sizes=None):
+        """Physically drop all but the kept tokens: (B, N, D) -> (B, n_keep, D), mask likewise.
+        Returns (hidden, mask, sizes); sizes (tokens merged into each, for proportional attention) stay None
+        unless a merging method starts them."""
         idx = scoring.select_keep_indices(scores, n_keep)  # (B, n_keep)
-        return scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx)
+        return scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx), None
+
+    def uses_sizes(self) -> bool:
+        """Whether later layers should add log(size) to the attention logits (proportional attention)."""
+        return False

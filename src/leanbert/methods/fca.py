@@ -13,11 +13,17 @@ class FCAMethod(ReductionMethod):
     def scores_layer(self, index, n_in, n_keep) -> bool:
         return n_keep + self.config.coarse < n_in  # otherwise there is nothing left to merge
 
-    def reduce(self, hidden, key_mask, scores, n_keep, index=0):
+    def tokens_after(self, n_in, n_keep):
+        return n_keep + self.config.coarse
+
+    def overhead_flops(self, n_in, hidden):
+        return 2 * self.config.coarse * n_in * hidden  # (k, N) x (N, D) merge
+
+    def reduce(self, hidden, key_mask, scores, n_keep, index=0, sizes=None):
         idx = scoring.select_keep_indices(scores, n_keep)  # (B, n_keep)
         fine, fine_mask = scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx)
         if self.config.coarse == 0:
-            return fine, fine_mask
+            return fine, fine_mask, None
         coarse, coarse_mask = merging.merge_coarse(hidden, key_mask, idx, scores, self.config.coarse,
                                                    self.config.merge, self.config.divide_by_count)
-        return torch.cat([fine, coarse], dim=1), torch.cat([fine_mask, coarse_mask], dim=1)  # (B, n_keep + k, ...)
+        return torch.cat([fine, coarse], dim=1), torch.cat([fine_mask, coarse_mask], dim=1), None  # (B, n_keep + k, ...)
