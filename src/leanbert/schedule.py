@@ -18,24 +18,23 @@ def ceil_div(a: int, b: int) -> int:
 
 
 @lru_cache(maxsize=4096)
-def _as_rational(f: float) -> tuple[int, int]:
+def as_rational(f: float) -> tuple[int, int]:
     r = Fraction(f).limit_denominator(FRACTION_DENOMINATOR)
     return r.numerator, r.denominator
 
 
-def keep_counts(n0: int, counts=None, fractions=None, min_tokens: int = 1) -> list[int]:
+def keep_counts(n0: int, counts=None, fractions=None, min_tokens: int = 1, rationals=None) -> list[int]:
     """Tokens kept after each layer for an input of padded length n0; non-increasing, each <= n0.
 
-    A count larger than the sequence keeps every token at that layer (no error: a schedule written
-    for 128 tokens must also run on a 20-token batch).
+    Fractions become exact rationals (num, den); pass `rationals` precomputed to keep `forward` to
+    integer arithmetic only. A count larger than the sequence keeps every token at that layer (no
+    error: a schedule written for 128 tokens must also run on a 20-token batch).
     """
     if counts is not None:
         raw = [min(c, n0) for c in counts]
     else:
-        raw = []
-        for f in fractions:
-            num, den = _as_rational(f)
-            raw.append(min(n0, max(min_tokens, ceil_div(n0 * num, den))))
+        rationals = rationals if rationals is not None else [as_rational(f) for f in fractions]
+        raw = [min(n0, max(min_tokens, ceil_div(n0 * num, den))) for num, den in rationals]
     out, prev = [], n0
     for c in raw:
         prev = min(prev, c)

@@ -19,11 +19,13 @@ class ReductionMethod:
 
     def __init__(self, config: ReductionConfig):
         self.config = config
+        fractions = config.keep_fractions
+        self.rationals = None if fractions is None else tuple(schedule.as_rational(f) for f in fractions)
 
     def plan(self, n0: int) -> list[int]:
-        """Tokens kept after each layer for a batch of padded length n0 (Python ints)."""
+        """Tokens kept after each layer for a batch of padded length n0 (Python ints, integer arithmetic)."""
         c = self.config
-        return schedule.keep_counts(n0, c.keep_counts, c.keep_fractions, c.min_tokens)
+        return schedule.keep_counts(n0, c.keep_counts, min_tokens=c.min_tokens, rationals=self.rationals)
 
     def scores_layer(self, index: int, n_in: int, n_keep: int) -> bool:
         """Whether layer `index` scores its tokens (and so runs its attention eagerly)."""
