@@ -32,3 +32,47 @@ def test_latency_model_predicts_one_for_dense_and_more_for_fewer_tokens():
     dense = build_method(leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0)))
     assert lat.predicted_speedup([48, 32], dense, 3) == pytest.approx(1.0)
     assert lat.encoder_seconds(48, [48, 48, 48], 3) > 0
+
+
+def test_timed_and_evaluated_models_really_run_the_config(tiny_tokenizer, monkeypatch):
+    """Regression: an unpatched model silently ignored a per-call config, so 'speedups' were noise."""
+    from leanbert.bench import make_batches, time_batches
+
+    model = tiny_model(vocab_size=64)
+    ds, _ = encode(tiny_tokenizer, [Example(" ".join(SENTENCES_POS), None, 1)] * 2, 16)
+    batches = make_batches(ds, tiny_tokenizer, 2, 16)
+    seen = []
+    hook = model.bert.encoder.layer[2].intermediate.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[1]))
+    time_batches(model, batches, leanbert.PowerConfig(keep_counts=(8, 4, 2)), min_run_time=0.01)
+    assert set(seen) == {2}
+    seen.clear()
+    time_batches(model, batches, None, min_run_time=0.01)
+    assert set(seen) == {16} and leanbert.current_config(model) is None
+    hook.remove()
+
+
+def test_per_call_config_on_unpatched_model_is_refused(tiny_tokenizer):
+    from leanbert.evaluation import predict
+    from leanbert.tasks import GLUE_TASKS
+
+    model = tiny_model(vocab_size=64)
+    ds, _ = encode(tiny_tokenizer, [Example("good movie", None, 1)], 16)
+    with pytest.raises(leanbert.ConfigError, match="patched"):
+        predict(model, tiny_tokenizer, ds, GLUE_TASKS["sst2"], leanbert_config=leanbert.PowerConfig(keep_counts=(2, 2, 2)))
+
+
+def test_evaluate_rows_applies_each_config(tiny_model_dir, glue_dir, monkeypatch):
+    from leanbert import runner
+
+    seen = []
+    real = runner.evaluate
+
+    def spy(model, *a, **k):
+        seen.append(leanbert.current_config(model))
+        return real(model, *a, **k)
+
+    monkeypatch.setattr(runner, "evaluate", spy)
+    rows = runner.evaluate_rows(tiny_model_dir, "sst2", "dev", glue_dir, "acc", [1.0, 2.0], [], 16)
+    assert seen[0] is None  # the dense score
+    assert [c.keep_fractions for c in seen[1:]] == [r["config"]["keep_fractions"] and tuple(r["config"]["keep_fractions"]) for r in rows]
+    assert seen[2].keep_fractions[-1] < 1.0

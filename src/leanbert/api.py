@@ -1,6 +1,8 @@
 """Public entry points: apply / remove / from_pretrained / current_config."""
 from __future__ import annotations
 
+import contextlib
+
 from . import patch
 from .config import CONFIG_KEY, ReductionConfig, config_from_dict
 from .errors import ConfigError
@@ -45,3 +47,14 @@ def reapply_saved(model):
     if saved is not None:
         apply(model, config_from_dict(saved))
     return model
+
+
+@contextlib.contextmanager
+def applied(model, config: ReductionConfig | None):
+    """Run a block with `config` applied (None: the plain dense model); the previous state comes back after."""
+    previous = current_config(model)
+    apply(model, config) if config is not None else remove(model)
+    try:
+        yield model
+    finally:
+        apply(model, previous) if previous is not None else remove(model)

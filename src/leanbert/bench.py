@@ -11,6 +11,7 @@ import random
 import torch
 from torch.utils import benchmark
 
+from .api import applied
 from .batching import EncodedDataset, make_collate, sorted_batches
 from .latency import LatencyModel
 from .methods import build_method
@@ -28,17 +29,18 @@ def make_batches(ds: EncodedDataset, tokenizer, batch_size: int, pad_to: int | N
 
 
 def time_batches(model, batches: list[dict], leanbert_config=None, min_run_time: float = 1.0) -> float:
-    """Median seconds to run all `batches` once (after a warm-up pass)."""
-    extra = {} if leanbert_config is None else {"leanbert_config": leanbert_config}
+    """Median seconds to run all `batches` once (after a warm-up pass), with `leanbert_config` applied
+    (None: the unpatched Hugging Face model, i.e. the dense baseline)."""
 
     @torch.inference_mode()
     def run():
         for b in batches:
-            model(**b, **extra)
+            model(**b)
 
-    run()  # warm-up
-    timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
-    return timer.blocked_autorange(min_run_time=min_run_time).median
+    with applied(model, leanbert_config):
+        run()  # warm-up
+        timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
+        return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
 class SpeedBench:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .api import current_config
 from .batching import EncodedDataset, eval_loader
+from .errors import ConfigError
 from .metrics import compute_metrics, main_score
 from .tasks import TaskSpec
 
@@ -13,6 +15,9 @@ from .tasks import TaskSpec
 def predict(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: int = 64, leanbert_config=None,
             accelerator=None) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and labels in the order of the length-sorted loader."""
+    if leanbert_config is not None and current_config(model) is None:
+        # an unpatched model would silently ignore the per-call config and run dense
+        raise ConfigError("a per-call leanbert_config needs a model patched with leanbert.apply first")
     model.eval()
     loader = eval_loader(ds, tokenizer, batch_size, spec.is_regression)
     extra = {} if leanbert_config is None else {"leanbert_config": leanbert_config}

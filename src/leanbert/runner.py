@@ -1,7 +1,7 @@
 """Evaluate a checkpoint under one or more reduction configs and build result rows."""
 from __future__ import annotations
 
-from .api import current_config, remove
+from .api import applied, current_config, remove
 from .batching import check_max_length, encode
 from .config import ACCConfig, PowerConfig, TomeConfig
 from .data import load_task
@@ -53,7 +53,7 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
     tokenizer = load_tokenizer(checkpoint)
     model = load_classifier(checkpoint)
     saved = current_config(model)
-    remove(model)  # configs are passed per call, so one loaded model serves every row
+    remove(model)  # each row applies its own config to this one loaded model
     n0 = check_max_length(tokenizer, model.config, max_length or spec.max_length)
     ds, _ = encode(tokenizer, data.split(split), n0)
     lengths = ds.lengths()
@@ -69,7 +69,8 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
     else:
         pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score)
     for target, cfg in pairs:
-        result = evaluate(model, tokenizer, ds, spec, leanbert_config=cfg)
+        with applied(model, cfg):
+            result = evaluate(model, tokenizer, ds, spec)
         m = build_method(cfg) if cfg is not None else None
         plan = m.plan(n0) if m else None
         timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}

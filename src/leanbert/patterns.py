@@ -1,0 +1,76 @@
+"""Sparse attention patterns (Breaking BERT, DESIGN 1.4) as boolean (B, N, N) masks. Pure functions.
+
+mask[b, i, j] is True when query i may attend to key j. Every pattern is combined with padding (no pad
+key is ever allowed) and the diagonal (always allowed) by `finalize`. Sparsity is measured over real
+tokens only: 1 - allowed real pairs / n_real^2.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def neighbour(n: int, width: int, device=None) -> torch.Tensor:
+    """|i - j| <= width: (N, N)."""
+    pos = torch.arange(n, device=device)
+    return (pos[:, None] - pos[None, :]).abs() <= width
+
+
+def global_tokens(n: int, positions: list[int], device=None) -> torch.Tensor:
+    """Given positions attend everywhere and are attended from everywhere: (N, N)."""
+    m = torch.zeros(n, n, dtype=torch.bool, device=device)
+    idx = torch.tensor([p for p in positions if p < n], dtype=torch.long, device=device)
+    m[idx, :] = True
+    m[:, idx] = True
+    return m
+
+
+def random_keys(key_mask: torch.Tensor, r: int, seed: int) -> torch.Tensor:
+    """r random real keys per query (without replacement), seeded: (B, N, N)."""
+    b, n = key_mask.shape
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    noise = torch.rand(b, n, n, generator=g).to(key_mask.device)  # (B, N, N)
+    noise = noise.masked_fill(~key_mask[:, None, :], -1.0)  # pads never drawn
+    top = noise.topk(min(r, n), dim=-1).indices  # (B, N, r)
+    m = torch.zeros(b, n, n, dtype=torch.bool, device=key_mask.device).scatter_(-1, top, True)
+    return m & key_mask[:, None, :]
+
+
+def lexical(embeddings: torch.Tensor, key_mask: torch.Tensor, top: int) -> torch.Tensor:
+    """Each query's `top` most similar real keys by cosine of input embeddings: (B, N, N)."""
+    e = embeddings / embeddings.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+    sim = (e @ e.transpose(1, 2)).masked_fill(~key_mask[:, None, :], float("-inf"))  # (B, N, N)
+    idx = sim.topk(min(top, sim.shape[-1]), dim=-1).indices
+    m = torch.zeros_like(sim, dtype=torch.bool).scatter_(-1, idx, True)
+    return m & key_mask[:, None, :]
+
+
+def same_token(input_ids: torch.Tensor) -> torch.Tensor:
+    """Identical word pieces attend to each other (the lexical 'same lemma' link, at word-piece level)."""
+    return input_ids[:, :, None] == input_ids[:, None, :]
+
+
+def finalize(pattern: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    """Broadcast to (B, N, N), allow the diagonal, forbid pad keys."""
+    b, n = key_mask.shape
+    eye = torch.eye(n, dtype=torch.bool, device=key_mask.device)
+    return (pattern.expand(b, n, n) | eye) & key_mask[:, None, :]
+
+
+def sparsity(mask: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    """Per example: 1 - allowed pairs among real tokens / n_real^2. (B,)"""
+    real_pairs = key_mask[:, :, None] & key_mask[:, None, :]
+    allowed = (mask & real_pairs).sum(dim=(1, 2)).float()
+    return 1 - allowed / real_pairs.sum(dim=(1, 2)).clamp(min=1).float()
+
+
+def bigbird(key_mask: torch.Tensor, width: int, n_random: int, global_positions=(0,), seed: int = 0) -> torch.Tensor:
+    """Global + random + neighbour, BigBird-style; any component is dropped by giving it 0 / ()."""
+    n = key_mask.shape[1]
+    m = torch.zeros(1, n, n, dtype=torch.bool, device=key_mask.device)
+    if width > 0:
+        m = m | neighbour(n, width, key_mask.device)
+    if global_positions:
+        m = m | global_tokens(n, list(global_positions), key_mask.device)
+    if n_random > 0:
+        m = m | random_keys(key_mask, n_random, seed)
+    return finalize(m, key_mask)
