@@ -130,3 +130,23 @@ def test_bert_model_without_head_is_supported():
     leanbert.apply(model, leanbert.PowerConfig(keep_counts=(6, 4, 3)))
     ids, mask = make_batch(2, 10)
     assert model(input_ids=ids, attention_mask=mask).last_hidden_state.shape == (2, 3, 32)
+
+
+@pytest.mark.parametrize("count, expected", [(1, [1, 1, 1]), (12, [12, 12, 12]), (13, [12, 12, 12])])
+def test_keep_count_one_n_and_n_plus_one(count, expected):
+    model = tiny_model()
+    ids, mask = make_batch(2, 12, padded=False)
+    dense = model(input_ids=ids, attention_mask=mask).logits
+    leanbert.apply(model, leanbert.PowerConfig(keep_counts=(count,) * 3))
+    seen, out = ffn_lengths(model, ids, mask)
+    assert seen == expected and torch.isfinite(out.logits).all()
+    if count >= 12:
+        assert torch.equal(out.logits, dense)
+
+
+def test_long_text_and_odd_unicode_through_a_reduced_model(tiny_tokenizer):
+    model = leanbert.apply(tiny_model(vocab_size=64), leanbert.ACCConfig(keep_fractions=(0.5, 0.3, 0.2)))
+    texts = ["good " * 2000, "Ünïcödé 🙂 中文 \x00\x07 control", " ", "a"]
+    batch = tiny_tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    out = model(**batch).logits
+    assert out.shape == (4, 2) and torch.isfinite(out).all()

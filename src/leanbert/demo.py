@@ -14,7 +14,7 @@ from .bench import SpeedBench
 from .runner import evaluate_rows
 from .train import FinetuneArgs, finetune
 
-DEMO_SPEEDUPS = (1.0, 1.5, 2.0, 3.0, 4.0)
+DEMO_SPEEDUPS = (1.0, 2.0, 3.0, 4.0)
 DEMO_LENGTH = 256
 
 
@@ -44,17 +44,17 @@ def _bench(checkpoint: Path) -> SpeedBench:
     tokenizer = load_tokenizer(checkpoint)
     model = remove(load_classifier(checkpoint))
     ds, _ = encode(tokenizer, load_task("bbc", splits=("test",)).split("test"), DEMO_LENGTH)
-    return SpeedBench(model, tokenizer, ds, DEMO_LENGTH, batch_sizes=(1, 16), examples_per_batch_size={1: 8, 16: 32},
-                      min_run_time=0.5)
+    return SpeedBench(model, tokenizer, ds, DEMO_LENGTH, batch_sizes=(1, 16), examples_per_batch_size={1: 4, 16: 32},
+                      min_run_time=0.3)
 
 
 def _print_table(rows: list[dict]) -> None:
     typer.echo(f"\n{'target':>7} {'accuracy':>9} {'dense':>7} {'GFLOPs':>7} {'predicted':>9} "
                f"{'measured vs padded (bs1/bs16)':>30} {'vs dynamic (bs1/bs16)':>22}")
     for r in rows:
-        target = r["predicted_speedup"]
+        target, predicted = r["target_speedup"], r["predicted_speedup"]
         p, d = r["speedup_padded"], r["speedup_dynamic"]
-        typer.echo(f"{target:>7.2f} {r['score']:>9.2f} {r['dense_score']:>7.2f} {r['gflops']:>7.2f} {target:>9.2f} "
+        typer.echo(f"{target:>7.2f} {r['score']:>9.2f} {r['dense_score']:>7.2f} {r['gflops']:>7.2f} {predicted:>9.2f} "
                    f"{p.get('1', 0):>14.2f}x / {p.get('16', 0):.2f}x {d.get('1', 0):>12.2f}x / {d.get('16', 0):.2f}x")
 
 
