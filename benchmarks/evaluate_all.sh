@@ -36,3 +36,6 @@ done
 # ACC at BERT-base scale (random weights): speed only.
 [ -n "${SKIP_BERT_BASE:-}" ] || taskset -c "${CORE:-1}" env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python \
   benchmarks/bert_base_speed.py --threads 1 --speedups 2,3,4 --data-dir "$GLUE"
+# Repeatability: the same ACC benchmark twice, fresh dense baselines each time; spread of the ratios.
+[ -n "${SKIP_REPEAT:-}" ] || $LB bench --checkpoint runs/mrpc/acc/best --task mrpc --data-dir "$GLUE" --speedup 2,3,4 \
+  --repeats 2 --threads 1 --results results/speed/repeatability.jsonl > /dev/null

@@ -107,3 +107,13 @@ def test_bench_command_reports_both_baselines(tmp_path, tiny_model_dir, glue_dir
     assert [row["repeat"] for row in rows] == [0, 1]
     assert set(rows[0]["padded"]) == {"1", "4"} and set(rows[0]["dynamic"]) == {"1", "4"}
     assert rows[0]["threads"] == 1 and "torch" in rows[0]["versions"]
+
+
+def test_evaluate_sparse_rows_one_per_start_layer(tmp_path, tiny_model_dir, glue_dir):
+    r = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir", str(glue_dir),
+                                 "--method", "sparse", "--width", "1", "--random", "1", "--from-layers", "0,2",
+                                 "--max-length", "16"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(l) for l in r.output.strip().splitlines()]
+    assert [row["config"]["layers"] for row in rows] == [[0, 1, 2], [2]]
+    assert all(0 < row["sparsity"] < 1 for row in rows) and rows[0]["variant"] == "sparse-w1-r1-g-from0"

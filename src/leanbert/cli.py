@@ -109,13 +109,18 @@ def evaluate(
     task: str = typer.Option(...),
     split: str = typer.Option("dev", help="dev, or test for bbc"),
     data_dir: Optional[str] = None,
-    method: str = typer.Option("dense", help="dense, acc, power, tome, or saved (the config saved with the checkpoint)"),
+    method: str = typer.Option("dense", help="dense, acc, power, tome, sparse, or saved (the config saved with the checkpoint)"),
     speedup: str = typer.Option("", help="ACC/PoWER: comma-separated target speedups, e.g. 1,1.5,2,3,4,5"),
     keep_counts: str = typer.Option("", help="PoWER: tokens kept after each layer, e.g. 40,30,20,15,10,8"),
     max_length: Optional[int] = None,
     dense_score: Optional[float] = typer.Option(None, help="score of the dense model on this split, for the row"),
     score: str = typer.Option("acc", help="ACC score: acc or value_norm"),
     variant: str = typer.Option("", help="free-form label stored in each row's 'variant' field"),
+    width: int = typer.Option(0, help="sparse: neighbour width"),
+    n_random: int = typer.Option(0, "--random", help="sparse: random keys per query"),
+    global_cls: bool = typer.Option(True, help="sparse: [CLS] attends and is attended everywhere"),
+    lexical_top: int = typer.Option(0, help="sparse: most similar tokens per query"),
+    from_layers: str = typer.Option("0", help="sparse: comma-separated first patterned layers, one row each"),
     results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
     bench: bool = typer.Option(False, help="also measure speedups against both dense baselines"),
     bench_batch_sizes: str = typer.Option("1,32", help="batch sizes timed with --bench"),
@@ -133,7 +138,9 @@ def evaluate(
         raise LeanbertError("--bench-batch-sizes and --bench-examples need the same number of entries")
     speed = make_bench(checkpoint, task, split, data_dir, max_length, dict(zip(sizes, counts)), min_run_time) if bench else None
     rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
-                         [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score)
+                         [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score,
+                         dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top,
+                              from_layers=[int(x) for x in _floats(from_layers, "from-layers")]))
     for row in rows:
         row["variant"] = variant or row["variant"]
         typer.echo(json.dumps(row))

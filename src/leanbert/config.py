@@ -128,11 +128,47 @@ class TomeConfig(ReductionConfig):
     proportional_attention: bool = True
 
 
+@dataclass(frozen=True)
+class SparseConfig(ReductionConfig):
+    """Sparse attention patterns (Breaking BERT, reconstructed): each listed layer attends only along the
+    pattern: neighbours within `width`, `n_random` random real keys per query, global [CLS] (and [SEP]
+    positions when `global_sep`), and the `lexical_top` most similar tokens by cosine of the layer's input.
+    No tokens are removed: `keep_fractions` stays all 1.0 (build with `SparseConfig.for_layers`).
+    `layers`: the layer indices that use the pattern (e.g. range(l0, L) for "later layers only").
+    """
+
+    method: str = "sparse"
+    width: int = 0
+    n_random: int = 0
+    global_cls: bool = True
+    lexical_top: int = 0
+    layers: tuple[int, ...] = ()
+    seed: int = 0
+
+    @classmethod
+    def for_layers(cls, num_layers: int, layers=None, **pattern) -> "SparseConfig":
+        layers = tuple(range(num_layers)) if layers is None else tuple(layers)
+        return cls(keep_fractions=(1.0,) * num_layers, layers=layers, **pattern)
+
+    def validate(self) -> None:
+        super().validate()
+        object.__setattr__(self, "layers", tuple(self.layers))
+        for name in ("width", "n_random", "lexical_top", "seed"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and not isinstance(value, bool) and value >= 0, name, "must be an integer >= 0")
+        _check(all(f == 1.0 for f in self.keep_fractions or ()) and self.keep_counts is None, "keep_fractions",
+               "sparse attention removes no tokens: use SparseConfig.for_layers")
+        _check(all(isinstance(l, int) and 0 <= l < self.num_layers for l in self.layers), "layers",
+               f"every layer index must be in [0, {self.num_layers})")
+        _check(self.width > 0 or self.n_random > 0 or self.global_cls or self.lexical_top > 0, "width",
+               "the pattern allows nothing beyond the diagonal; set width, n_random, global_cls or lexical_top")
+
+
 def _non_increasing(values) -> bool:
     return all(b <= a for a, b in zip(values, values[1:]))
 
 
-CONFIG_CLASSES: dict[str, type[ReductionConfig]] = {"power": PowerConfig, "acc": ACCConfig, "fca": FCAConfig, "tome": TomeConfig}
+CONFIG_CLASSES: dict[str, type[ReductionConfig]] = {"power": PowerConfig, "acc": ACCConfig, "fca": FCAConfig, "tome": TomeConfig, "sparse": SparseConfig}
 
 
 def config_from_dict(data: dict) -> ReductionConfig:

@@ -63,6 +63,15 @@ def hf_mask(config, hidden: torch.Tensor, key_mask: torch.Tensor):
     return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=key_mask)
 
 
+def pair_mask(config, allowed: torch.Tensor, dtype):
+    """A (B, N, N) query-key pattern in the format of the model's attention implementation:
+    bool (B, 1, N, N) for SDPA, additive float for eager."""
+    if config._attn_implementation == "sdpa":
+        return allowed[:, None]
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
+        ~allowed, torch.finfo(dtype).min)[:, None]
+
+
 def proportional_mask(key_mask: torch.Tensor, sizes: torch.Tensor, dtype) -> torch.Tensor:
     """Additive (B, 1, 1, N) mask adding log(size) to each key's logit (ToMe's proportional attention);
     pads get the dtype's minimum. Both SDPA and eager attention accept additive float masks."""
@@ -102,7 +111,9 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     mask, sizes = attention_mask, None
     for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
         if not method.scores_layer(index, hidden_states.shape[1], n_keep):
-            hidden_states = layer(hidden_states, mask, **kwargs)  # (B, N, D)
+            allowed = method.allowed_pairs(index, key_mask, hidden_states)  # (B, N, N) or None
+            layer_mask = mask if allowed is None else pair_mask(self.config, allowed, hidden_states.dtype)
+            hidden_states = layer(hidden_states, layer_mask, **kwargs)  # (B, N, D)
             continue
         if method.needs_probs:
             attended, probs, values = attention_with_probs(layer, hidden_states, key_mask)

@@ -50,10 +50,15 @@ def same_token(input_ids: torch.Tensor) -> torch.Tensor:
 
 
 def finalize(pattern: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-    """Broadcast to (B, N, N), allow the diagonal, forbid pad keys."""
+    """Broadcast to (B, N, N), allow the diagonal, forbid pad keys. A pad query sees every real key
+    (as Hugging Face's padding mask has it) and a row left with nothing keeps its diagonal, so no
+    softmax row is ever empty (which would give NaN)."""
     b, n = key_mask.shape
     eye = torch.eye(n, dtype=torch.bool, device=key_mask.device)
-    return (pattern.expand(b, n, n) | eye) & key_mask[:, None, :]
+    real_keys = key_mask[:, None, :].expand(b, n, n)
+    allowed = (pattern.expand(b, n, n) | eye) & real_keys
+    allowed = torch.where(key_mask[:, :, None], allowed, real_keys)  # pad queries: like the padding mask
+    return allowed | (eye & ~allowed.any(dim=-1, keepdim=True))
 
 
 def sparsity(mask: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .api import applied, current_config, remove
 from .batching import check_max_length, encode
-from .config import ACCConfig, PowerConfig, TomeConfig
+from .config import ACCConfig, PowerConfig, SparseConfig, TomeConfig
 from .data import load_task
 from .errors import ConfigError
 from .evaluation import evaluate
@@ -25,7 +25,8 @@ def make_bench(checkpoint, task, split, data_dir, max_length, examples_per_batch
     return SpeedBench(model, tokenizer, ds, n0, tuple(examples_per_batch_size), examples_per_batch_size, min_run_time)
 
 
-def configs_for(method: str, speedups: list[float], counts: list[int], hf_config, n0: int, score: str = "acc") -> list:
+def configs_for(method: str, speedups: list[float], counts: list[int], hf_config, n0: int, score: str = "acc",
+                pattern: dict | None = None) -> list:
     layers, hidden, ffn = hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size
     if method == "dense":
         return [(1.0, None)]
@@ -39,6 +40,10 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
         if not speedups:
             raise ConfigError("invalid config field 'keep_counts': --method power needs --keep-counts or --speedup")
         return [(s, PowerConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn))) for s in speedups]
+    if method == "sparse":
+        pattern = dict(pattern or {})
+        starts = pattern.pop("from_layers", None) or [0]
+        return [(None, SparseConfig.for_layers(layers, range(l0, layers), **pattern)) for l0 in starts]
     if method == "tome":
         if not speedups:
             raise ConfigError("invalid config field 'speedup': --method tome needs --speedup")
@@ -47,7 +52,7 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
 
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
-                  max_length=None, dense_score=None, bench=None, score="acc") -> list[dict]:
+                  max_length=None, dense_score=None, bench=None, score="acc", pattern=None) -> list[dict]:
     data = load_task(task, data_dir, splits=(split,))
     spec = data.spec
     tokenizer = load_tokenizer(checkpoint)
@@ -67,7 +72,7 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
             raise ConfigError(f"invalid config field 'method': {checkpoint} has no saved leanbert config")
         pairs = [(None, saved)]
     else:
-        pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score)
+        pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score, pattern)
     for target, cfg in pairs:
         with applied(model, cfg):
             result = evaluate(model, tokenizer, ds, spec)
@@ -81,7 +86,8 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
             dense_gflops=dense_gflops, speedup_padded=timing.get("padded"), speedup_dynamic=timing.get("dynamic"),
             predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else 1.0,
             metrics=result["metrics"], variant=_variant(method, cfg), target_speedup=target, keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
-            timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated")))
+            timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"),
+            sparsity=mean_sparsity(m, model, ds) if cfg is not None and cfg.method == "sparse" else None))
     return rows
 
 
@@ -89,7 +95,26 @@ def _variant(method: str, cfg) -> str:
     """A short default label: the method plus what distinguishes its config."""
     if cfg is None:
         return "dense"
+    if cfg.method == "sparse":
+        return f"sparse-w{cfg.width}-r{cfg.n_random}{'-g' if cfg.global_cls else ''}-from{min(cfg.layers, default=0)}"
     if cfg.method == "fca":
         return f"fca-k{cfg.coarse}-{cfg.merge}" + ("-div" if cfg.divide_by_count else "")
     score = getattr(cfg, "score", "acc")
     return cfg.method if score == "acc" else f"{cfg.method}-{score}"
+
+
+def mean_sparsity(method, model, ds) -> float:
+    """Mean attention sparsity over the patterned layers, each example at its own length (real tokens)."""
+    import torch
+
+    from .patterns import sparsity
+
+    values = []
+    with torch.no_grad():
+        for features in ds.features[:256]:
+            ids = torch.tensor([features["input_ids"]])
+            key_mask = torch.ones_like(ids, dtype=torch.bool)
+            hidden = model.bert.embeddings(input_ids=ids)  # (1, N, D): the pattern's lexical input at layer 0
+            for index in method.config.layers:
+                values.append(sparsity(method.allowed_pairs(index, key_mask, hidden), key_mask).item())
+    return round(sum(values) / max(1, len(values)), 4)

@@ -3,9 +3,10 @@ from .acc import ACCMethod
 from .base import ReductionMethod
 from .fca import FCAMethod
 from .power import PowerMethod
+from .sparse import SparseMethod
 from .tome import TomeMethod
 
-METHODS: dict[str, type[ReductionMethod]] = {"power": PowerMethod, "acc": ACCMethod, "fca": FCAMethod, "tome": TomeMethod}
+METHODS: dict[str, type[ReductionMethod]] = {"power": PowerMethod, "acc": ACCMethod, "fca": FCAMethod, "tome": TomeMethod, "sparse": SparseMethod}
 
 
 def build_method(config) -> ReductionMethod:

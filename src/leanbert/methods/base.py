@@ -39,6 +39,10 @@ class ReductionMethod:
         """Matmul FLOPs a reducing layer adds beyond the dense layer's (per example)."""
         return 0
 
+    def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor):
+        """(B, N, N) bool attention pattern for layer `index`, or None for the model's own mask."""
+        return None
+
     def score(self, probs: torch.Tensor, key_mask: torch.Tensor, values=None, out_weight=None) -> torch.Tensor:
         return scoring.attention_received(probs, key_mask)  # (B, N)
 
