@@ -11,10 +11,6 @@ from .base import ReductionMethod
 class ACCMethod(ReductionMethod):
     config_class = ACCConfig
 
-    @property
-    def needs_values(self) -> bool:
-        return self.config.score == "value_norm"
-
     def score(self, probs, key_mask, values=None, out_weight=None):
         if self.config.score == "value_norm":
             return scoring.value_norm_score(probs, values, out_weight, key_mask)

@@ -14,7 +14,6 @@ from ..config import ReductionConfig
 
 class ReductionMethod:
     config_class: type[ReductionConfig] = ReductionConfig
-    needs_values = False  # whether `score` wants the value vectors and output projection
     needs_probs = True  # whether reducing layers need attention probabilities (else they keep SDPA)
 
     def __init__(self, config: ReductionConfig):
