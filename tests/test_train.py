@@ -82,3 +82,19 @@ def test_retention_search_learns_counts_and_hard_retraining_uses_them(tiny_model
                    progress=False)
     model = leanbert.from_pretrained(tmp_path / "hard" / "best")
     assert leanbert.current_config(model) == cfg
+
+
+def test_logged_dev_score_equals_a_fresh_evaluation_of_the_best_checkpoint(tiny_model_dir, glue_dir, tmp_path):
+    """Regression: evaluating right after an epoch whose last batch was short truncated dev batches."""
+    from leanbert.batching import encode
+    from leanbert.data import load_task
+    from leanbert.evaluation import evaluate
+    from leanbert.models import load_tokenizer
+
+    log = finetune(args(tiny_model_dir, glue_dir, tmp_path / "run", epochs=1, batch_size=7, eval_batch_size=16),
+                   progress=False)  # 48 training examples: the last batch has 6
+    tok = load_tokenizer(tmp_path / "run" / "best")
+    data = load_task("sst2", glue_dir, splits=("dev",))
+    ds, _ = encode(tok, data.split("dev"), 16)
+    fresh = evaluate(leanbert.from_pretrained(tmp_path / "run" / "best"), tok, ds, data.spec, 16)
+    assert fresh["score"] == log["best_score"]

@@ -20,6 +20,12 @@ def predict(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: in
         raise ConfigError("a per-call leanbert_config needs a model patched with leanbert.apply first")
     model.eval()
     loader = eval_loader(ds, tokenizer, batch_size, spec.is_regression)
+    if accelerator is not None and accelerator.num_processes > 1:
+        loader = accelerator.prepare_data_loader(loader)  # shards, and tracks its own remainder
+    else:
+        # gather_for_metrics would truncate every batch to the *training* loader's remainder when called
+        # right after the training loader ends: in one process there is nothing to gather anyway
+        accelerator = None
     extra = {} if leanbert_config is None else {"leanbert_config": leanbert_config}
     preds, labels = [], []
     for batch in loader:
