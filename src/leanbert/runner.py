@@ -96,7 +96,8 @@ def _variant(method: str, cfg) -> str:
     if cfg is None:
         return "dense"
     if cfg.method == "sparse":
-        return f"sparse-w{cfg.width}-r{cfg.n_random}{'-g' if cfg.global_cls else ''}-from{min(cfg.layers, default=0)}"
+        lexical = f"-lex{cfg.lexical_top}" if cfg.lexical_top else ""
+        return f"sparse-w{cfg.width}-r{cfg.n_random}{lexical}{'-g' if cfg.global_cls else ''}-from{min(cfg.layers, default=0)}"
     if cfg.method == "fca":
         return f"fca-k{cfg.coarse}-{cfg.merge}" + ("-div" if cfg.divide_by_count else "")
     score = getattr(cfg, "score", "acc")
