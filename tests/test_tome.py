@@ -76,3 +76,19 @@ def test_merge_invariants(b, n, seed, data):
     torch.testing.assert_close(out[:, 0], x[:, 0])  # [CLS] untouched and first
     torch.testing.assert_close(sizes.sum(1), lengths.float())  # every real token is accounted for once
     assert (sizes[~out_mask] == 0).all()
+
+
+def test_proportional_attention_makes_merging_exact_duplicates_lossless():
+    """Two identical tokens merged into one of size 2, with log(2) added to its logit, give every query the
+    same attention output as the unmerged pair: the property proportional attention exists for."""
+    model = tiny_model("sdpa")
+    layer = model.bert.encoder.layer[1]
+    torch.manual_seed(0)
+    h = torch.randn(1, 6, 32)
+    h[0, 2] = h[0, 3]  # A token 2 duplicates B token 3
+    key_mask = torch.ones(1, 6, dtype=torch.bool)
+    merged, merged_mask, sizes = merging.bipartite_soft_matching(h, key_mask, key_mask.float(), 1)
+    assert sizes.max() == 2
+    full = layer(h, None)
+    reduced = layer(merged, patch.proportional_mask(merged_mask, sizes, h.dtype))
+    torch.testing.assert_close(reduced[0, 0], full[0, 0], atol=1e-5, rtol=1e-5)  # [CLS] unchanged
