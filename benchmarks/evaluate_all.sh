@@ -34,7 +34,7 @@ for t in ${TASKS:-mrpc stsb cola sst2 bbc rte}; do
   echo "done $t"
 done
 # ACC at BERT-base scale (random weights): speed only.
-[ -n "${SKIP_BERT_BASE:-}" ] || taskset -c "${CORE:-1}" env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python \
+[ -n "${SKIP_BERT_BASE:-1}" ] || taskset -c "${CORE:-1}" env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python \
   benchmarks/bert_base_speed.py --threads 1 --speedups 2,3,4 --data-dir "$GLUE"
 # Repeatability: the same ACC benchmark twice, fresh dense baselines each time; spread of the ratios.
 [ -n "${SKIP_REPEAT:-}" ] || $LB bench --checkpoint runs/mrpc/acc/best --task mrpc --data-dir "$GLUE" --speedup 2,3,4 \
