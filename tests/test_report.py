@@ -38,3 +38,18 @@ def test_report_writes_tables_and_plots(tmp_path):
     assert "leanbert evaluate --method power" in text
     for ext in ("png", "svg"):
         assert (tmp_path / "docs" / "plots" / f"mrpc.{ext}").stat().st_size > 1000
+
+
+def test_report_sparse_and_repeatability_sections(tmp_path):
+    results = tmp_path / "results"
+    (results / "sparse").mkdir(parents=True)
+    (results / "speed").mkdir()
+    (results / "mrpc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    sparse = dict(row("sparse", 85.0, 2.0), variant="sparse-w2-r0-g-from4", sparsity=0.86)
+    (results / "sparse" / "mrpc_zeroshot.jsonl").write_text(json.dumps(sparse) + "\n")
+    rep = [{"target_speedup": 2.0, "padded": {"32": 2.0}, "dynamic": {"32": v}} for v in (1.9, 2.1)]
+    (results / "speed" / "repeatability.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rep))
+    text = write_report(results, tmp_path / "docs" / "results.md").read_text()
+    assert "| mrpc | sparse-w2-r0-g | 4 | 0.860 | 85.00 | -3.00 |" in text
+    assert "| 2.0 | dynamic | 32 | 1.90x / 2.10x | 10.0% |" in text
+    assert "| 2.0 | padded | 32 | 2.00x / 2.00x | 0.0% |" in text

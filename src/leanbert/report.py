@@ -122,6 +122,44 @@ def plot_task(task: str, rows: list[dict], out_dir: Path) -> list[Path]:
     return paths
 
 
+def sparse_section(results_dir: Path) -> list[str]:
+    rows = []
+    for path in sorted((Path(results_dir) / "sparse").glob("*.jsonl")):
+        rows += [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    if not rows:
+        return []
+    lines = ["", "## Sparse attention patterns, applied without fine-tuning (results/sparse/)", "",
+             "Masks applied to the dense fine-tuned checkpoint as it is (the paper fine-tunes with the mask).",
+             "Sparsity: mean over patterned layers and dev examples, real tokens only.", "",
+             "| task | pattern | first patterned layer | sparsity | score | Δ |", "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        pattern, _, start = r["variant"].rpartition("-from")
+        lines.append(f"| {r['task']} | {pattern} | {start} | {r['sparsity']:.3f} | {r['score']:.2f} | "
+                     f"{r['score'] - r['dense_score']:+.2f} |")
+    return lines + ["", f"Command: `{rows[0]['command'].split(' --width')[0].split(' --random')[0]} ...` "
+                        "(benchmarks/sparse_zeroshot.sh)"]
+
+
+def repeatability_section(results_dir: Path) -> list[str]:
+    path = Path(results_dir) / "speed" / "repeatability.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    by_target = defaultdict(list)
+    for r in rows:
+        by_target[r["target_speedup"]].append(r)
+    lines = ["", "## Repeatability (results/speed/repeatability.jsonl)", "",
+             "The same benchmark run twice, dense baselines re-measured each time; spread = (max - min) / mean.", "",
+             "| target | protocol | batch | runs | spread |", "|---:|---|---:|---|---:|"]
+    for target, group in sorted(by_target.items()):
+        for protocol in ("padded", "dynamic"):
+            for bs in sorted(group[0][protocol], key=int):
+                vals = [g[protocol][bs] for g in group]
+                spread = (max(vals) - min(vals)) / (sum(vals) / len(vals))
+                lines.append(f"| {target} | {protocol} | {bs} | {' / '.join(f'{v:.2f}x' for v in vals)} | {100 * spread:.1f}% |")
+    return lines
+
+
 def write_report(results_dir: Path, out: Path, preamble: str = "") -> Path:
     rows = load_rows(results_dir)
     by_task = defaultdict(list)
@@ -136,5 +174,8 @@ def write_report(results_dir: Path, out: Path, preamble: str = "") -> Path:
         lines += task_table(task_rows)
         lines += ["", "Commands:", ""] + [f"- `{c}`" for c in dict.fromkeys(r["command"] for r in task_rows)]
         lines += ["", f"Threads: {first['threads']}; versions: {json.dumps(first['versions'])}"]
+    lines += sparse_section(results_dir) + repeatability_section(results_dir)
+    if (Path(results_dir) / "speed" / "bert_base.jsonl").is_file():
+        lines += ["", "## BERT-base scale", "", "See [speed_bert_base.md](speed_bert_base.md) (results/speed/bert_base.jsonl)."]
     atomic.write_text(out, "\n".join(lines) + "\n")
     return out
