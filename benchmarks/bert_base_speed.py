@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -57,7 +58,7 @@ def main():
                          "flops_ratio_dynamic": round(mean_gflops(ds.lengths(), cfg) / mean_gflops(ds.lengths(), cfg, build_method(acc)), 3),
                          "speedup_padded": timing["padded"], "speedup_dynamic": timing["dynamic"],
                          "timing_seconds": timing["seconds"], "threads": args.threads, "versions": versions(),
-                         "command": f"python benchmarks/bert_base_speed.py --threads {args.threads}"})
+                         "command": "python " + " ".join(sys.argv)})
             print(json.dumps({k: rows[-1][k] for k in ("task", "target_speedup", "predicted_speedup", "speedup_padded", "speedup_dynamic")}))
     atomic.write_text("results/speed/bert_base.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     write_markdown(rows, Path("docs/speed_bert_base.md"))
