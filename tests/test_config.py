@@ -1,5 +1,4 @@
 """Config validation names the field; JSON round trip; newer format versions refused."""
-import json
 
 import pytest
 

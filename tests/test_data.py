@@ -1,5 +1,4 @@
 """Loaders for every task format, users' files, BBC split, and clear errors on bad data."""
-import os
 from pathlib import Path
 
 import pytest

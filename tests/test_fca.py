@@ -70,7 +70,8 @@ def test_fca_sequence_is_fine_plus_coarse_and_coarse_tokens_are_rescored(impl):
     model = leanbert.apply(tiny_model(impl), leanbert.FCAConfig(keep_counts=(6, 6, 3), coarse=2))
     ids, mask = make_batch(3, 12)
     seen = []
-    hooks = [l.intermediate.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[1])) for l in model.bert.encoder.layer]
+    for l in model.bert.encoder.layer:
+        l.intermediate.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[1]))
     out = model(input_ids=ids, attention_mask=mask).logits
     # layer 0: 6 fine + 2 coarse; layer 1: 8 tokens, 6+2 means nothing to merge; layer 2: 3 fine + 2 coarse
     assert seen == [8, 8, 5]

@@ -1,7 +1,6 @@
 """Soft extraction: rank-wise scaling, penalty, clipping, counts, and gradients into the weights."""
 import torch
 
-import leanbert
 from leanbert.retention import RetentionWeights, SoftExtractionMethod, attach_search, detach_search
 from conftest import make_batch, tiny_model
 

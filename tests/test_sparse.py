@@ -23,7 +23,8 @@ def test_pattern_changes_only_the_chosen_layers(impl):
     model = tiny_model(impl)
     ids, mask = make_batch(2, 12)
     outputs = {}
-    hooks = [l.register_forward_hook(lambda m, a, o, i=i: outputs.__setitem__(i, o)) for i, l in enumerate(model.bert.encoder.layer)]
+    for i, l in enumerate(model.bert.encoder.layer):
+        l.register_forward_hook(lambda m, a, o, i=i: outputs.__setitem__(i, o))
     model(input_ids=ids, attention_mask=mask)
     dense = dict(outputs)
     leanbert.apply(model, leanbert.SparseConfig.for_layers(3, layers=(2,), width=1, global_cls=False))

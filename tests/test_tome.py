@@ -43,7 +43,8 @@ def test_tome_model_shrinks_uses_proportional_attention_and_counts_flops():
     assert build_method(leanbert.current_config(model)).plan(12) == [9, 6, 4]  # 3 = below one step's limit
     ids, mask = make_batch(1, 12, padded=False)
     seen = []
-    hooks = [l.intermediate.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[1])) for l in model.bert.encoder.layer]
+    for l in model.bert.encoder.layer:
+        l.intermediate.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[1]))
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         out = model(input_ids=ids, attention_mask=mask).logits
     assert seen == [9, 6, 4] and torch.isfinite(out).all()

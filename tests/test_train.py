@@ -41,7 +41,6 @@ def test_interrupted_run_resumes_from_last_state(tiny_model_dir, glue_dir, tmp_p
 
     out = tmp_path / "run"
     calls = {"n": 0}
-    real_backward = None
 
     class Crash(RuntimeError):
         pass

@@ -1,5 +1,4 @@
 """leanbert: BERT-family encoders that do less work per layer, measured honestly."""
-from . import atomic
 from .api import apply, current_config, remove
 from .config import ACCConfig, FCAConfig, PowerConfig, SparseConfig, TomeConfig, ReductionConfig, config_from_dict, config_from_json
 from .errors import ConfigError, DataError, LeanbertError, ModelLoadError

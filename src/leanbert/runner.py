@@ -11,7 +11,7 @@ from .flops import mean_gflops
 from .methods import build_method
 from .models import load_classifier, load_tokenizer
 from .results import make_row
-from .schedule import keep_counts, predicted_speedup, solve_fractions
+from .schedule import predicted_speedup, solve_fractions
 
 
 def make_bench(checkpoint, task, split, data_dir, max_length, examples_per_batch_size: dict, min_run_time: float):
