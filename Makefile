@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/leanbert demo
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 	LEANBERT_GLUE_DIR=$${LEANBERT_GLUE_DIR:-$(abspath ../shared/data/glue)} $(BIN)/python -m pytest -q tests
 
 clean:
