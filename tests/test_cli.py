@@ -117,3 +117,29 @@ def test_evaluate_sparse_rows_one_per_start_layer(tmp_path, tiny_model_dir, glue
     rows = [json.loads(l) for l in r.output.strip().splitlines()]
     assert [row["config"]["layers"] for row in rows] == [[0, 1, 2], [2]]
     assert all(0 < row["sparsity"] < 1 for row in rows) and rows[0]["variant"] == "sparse-w1-r1-g-from0"
+
+
+def test_finetune_and_evaluate_on_users_own_csv_files(tmp_path, tiny_model_dir):
+    from conftest import SENTENCES_NEG, SENTENCES_POS
+
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.jsonl"
+    rows = [(s, "pos") for s in SENTENCES_POS] + [(s, "neg") for s in SENTENCES_NEG]
+    train.write_text("review,sentiment\n" + "".join(f"{t},{l}\n" for t, l in rows * 3))
+    dev.write_text("".join(json.dumps({"review": t, "sentiment": l}) + "\n" for t, l in rows[::-1]))
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["finetune", "-o", str(out), "--model", str(tiny_model_dir), "--train-file", str(train),
+                                 "--dev-file", str(dev), "--text-col", "review", "--label-col", "sentiment",
+                                 "--epochs", "1", "--batch-size", "8", "--max-length", "16"])
+    assert r.exit_code == 0, r.output
+    saved = json.loads((out / "best" / "config.json").read_text())
+    assert saved["id2label"] == {"0": "neg", "1": "pos"}
+    r = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(out / "best"), "--dev-file", str(dev), "--text-col", "review",
+                                 "--label-col", "sentiment", "--max-length", "16", "--method", "acc", "--speedup", "1,2"])
+    assert r.exit_code == 0, r.output
+    rows_out = [json.loads(l) for l in r.output.strip().splitlines()]
+    assert [row["task"] for row in rows_out] == ["custom", "custom"] and rows_out[1]["gflops"] < rows_out[0]["gflops"]
+
+
+def test_custom_task_without_files_is_a_clear_error():
+    result = run_cli("finetune", "-o", "/tmp/never")
+    assert result.returncode == 2 and "--train-file" in result.stderr

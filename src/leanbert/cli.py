@@ -14,6 +14,24 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Cheaper BERT encoders: token reduction and sparse attention, measured honestly.")
 
 
+def _user_files(train_file, dev_file, test_file, text_col, text_pair_col, label_col, regression, max_length):
+    """The user's own data when any --*-file is given, else None (a named task)."""
+    files = {k: v for k, v in (("train", train_file), ("dev", dev_file), ("test", test_file)) if v}
+    if not files:
+        return None
+    from .data import UserFiles
+
+    return UserFiles(files, text_col, label_col, text_pair_col, regression, max_length or 128)
+
+
+_FILE_OPTIONS = dict(
+    train_file=typer.Option(None, help="your own CSV/TSV/JSONL training file (instead of a named task)"),
+    dev_file=typer.Option(None, help="your own dev file"), test_file=typer.Option(None, help="your own test file"),
+    text_col=typer.Option("text", help="column with the text"), text_pair_col=typer.Option(None, help="column with a second text"),
+    label_col=typer.Option("label", help="column with the label"), regression=typer.Option(False, help="labels are numbers"),
+)
+
+
 def _floats(text: str | None, name: str) -> list[float]:
     if not text:
         return []
@@ -25,8 +43,12 @@ def _floats(text: str | None, name: str) -> list[float]:
 
 @app.command()
 def finetune(
-    task: str = typer.Option(..., help="GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli) or bbc"),
+    task: str = typer.Option("custom", help="GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), bbc, "
+                                             "or custom with --train-file/--dev-file"),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="where best/ checkpoint and train_log.json go"),
+    train_file: Optional[str] = _FILE_OPTIONS["train_file"], dev_file: Optional[str] = _FILE_OPTIONS["dev_file"],
+    text_col: str = _FILE_OPTIONS["text_col"], text_pair_col: Optional[str] = _FILE_OPTIONS["text_pair_col"],
+    label_col: str = _FILE_OPTIONS["label_col"], regression: bool = _FILE_OPTIONS["regression"],
     model: Optional[str] = typer.Option(None, help="local Hugging Face BERT directory (default: all-MiniLM-L6-v2)"),
     data_dir: Optional[str] = typer.Option(None, help="glue_data directory (or LEANBERT_GLUE_DIR)"),
     epochs: float = 3.0, batch_size: int = 32, lr: float = 5e-5, seed: int = 42,
@@ -43,13 +65,16 @@ def finetune(
     _set_threads(threads)
     if method not in ("dense", "acc"):
         raise LeanbertError(f"--method must be dense or acc for finetune, got {method!r}")
+    user = _user_files(train_file, dev_file, None, text_col, text_pair_col, label_col, regression, max_length)
+    if user is None and task == "custom":
+        raise LeanbertError("give --task NAME, or your own data with --train-file and --dev-file")
     speeds = _floats(speedup_range, "speedup-range") if method == "acc" else None
     if speeds is not None and len(speeds) != 2:
         raise LeanbertError("--speedup-range needs two numbers: lo,hi")
     log = run(FinetuneArgs(task=task, output_dir=str(output_dir), model=model, data_dir=data_dir, epochs=epochs,
                            batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                            max_train_examples=max_train_examples, acc_speedups=tuple(speeds) if speeds else None,
-                           acc_score=acc_score))
+                           acc_score=acc_score, user=user))
     typer.echo(json.dumps({"task": task, "best_score": log["best_score"], "best_epoch": log.get("best_epoch"),
                            "checkpoint": str(output_dir / "best")}))
 
@@ -106,8 +131,11 @@ def fca(
 @app.command()
 def evaluate(
     checkpoint: str = typer.Option(..., help="a fine-tuned model directory"),
-    task: str = typer.Option(...),
+    task: str = typer.Option("custom", help="a named task, or custom with --dev-file/--test-file"),
     split: str = typer.Option("dev", help="dev, or test for bbc"),
+    dev_file: Optional[str] = _FILE_OPTIONS["dev_file"], test_file: Optional[str] = _FILE_OPTIONS["test_file"],
+    text_col: str = _FILE_OPTIONS["text_col"], text_pair_col: Optional[str] = _FILE_OPTIONS["text_pair_col"],
+    label_col: str = _FILE_OPTIONS["label_col"], regression: bool = _FILE_OPTIONS["regression"],
     data_dir: Optional[str] = None,
     method: str = typer.Option("dense", help="dense, acc, power, tome, sparse, or saved (the config saved with the checkpoint)"),
     speedup: str = typer.Option("", help="ACC/PoWER: comma-separated target speedups, e.g. 1,1.5,2,3,4,5"),
@@ -136,11 +164,14 @@ def evaluate(
     counts = [int(x) for x in _floats(bench_examples, "bench-examples")]
     if bench and len(sizes) != len(counts):
         raise LeanbertError("--bench-batch-sizes and --bench-examples need the same number of entries")
-    speed = make_bench(checkpoint, task, split, data_dir, max_length, dict(zip(sizes, counts)), min_run_time) if bench else None
+    user = _user_files(None, dev_file, test_file, text_col, text_pair_col, label_col, regression, max_length)
+    if user is None and task == "custom":
+        raise LeanbertError("give --task NAME, or your own data with --dev-file or --test-file")
+    speed = make_bench(checkpoint, task, split, data_dir, max_length, dict(zip(sizes, counts)), min_run_time, user) if bench else None
     rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
                          [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score,
                          dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top,
-                              from_layers=[int(x) for x in _floats(from_layers, "from-layers")]))
+                              from_layers=[int(x) for x in _floats(from_layers, "from-layers")]), user)
     for row in rows:
         row["variant"] = variant or row["variant"]
         typer.echo(json.dumps(row))

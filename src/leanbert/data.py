@@ -183,12 +183,17 @@ def read_user_file(path: str | os.PathLike, text_col: str, label_col: str, text_
 
 
 def load_user_files(files: dict[str, str], text_col: str = "text", label_col: str = "label",
-                    text_pair_col: str | None = None, regression: bool = False, max_length: int = 128) -> TaskData:
+                    text_pair_col: str | None = None, regression: bool = False, max_length: int = 128,
+                    labels: tuple[str, ...] | None = None) -> TaskData:
     """A task from the user's own files, e.g. {"train": "a.csv", "dev": "b.csv"}. Labels of a
-    classification task are the sorted distinct values of the training file."""
+    classification task are `labels` (e.g. a trained model's), else the sorted distinct values of the
+    first file (the training file when given)."""
     raw = {s: read_user_file(p, text_col, label_col, text_pair_col) for s, p in files.items()}
     first = next(iter(raw.values()))
-    labels = None if regression else tuple(sorted({str(r.get(label_col)) for r in first}))
+    if regression:
+        labels = None
+    elif labels is None:
+        labels = tuple(sorted({str(r.get(label_col)) for r in first}))
     spec = TaskSpec("custom", "", text_col, text_pair_col, label_col, labels, max_length,
                     "pearson" if regression else "accuracy")
     data = TaskData(spec)
@@ -206,7 +211,26 @@ def load_user_files(files: dict[str, str], text_col: str = "text", label_col: st
     return data
 
 
-def load_task(name: str, data_dir=None, splits=("train", "dev")) -> TaskData:
+@dataclass(frozen=True)
+class UserFiles:
+    """A user's own data: one file per split, and which columns hold the text(s) and the label."""
+
+    files: dict
+    text_col: str = "text"
+    label_col: str = "label"
+    text_pair_col: str | None = None
+    regression: bool = False
+    max_length: int = 128
+    labels: tuple[str, ...] | None = None
+
+
+def load_task(name: str, data_dir=None, splits=("train", "dev"), user: UserFiles | None = None) -> TaskData:
+    if user is not None:
+        missing = [s for s in splits if s not in user.files]
+        if missing:
+            raise DataError(f"no file given for the '{missing[0]}' split (use --{missing[0]}-file)")
+        return load_user_files({s: user.files[s] for s in splits}, user.text_col, user.label_col, user.text_pair_col,
+                               user.regression, user.max_length, user.labels)
     spec = resolve_task(name)
     if spec.name == "bbc":
         data = load_bbc()

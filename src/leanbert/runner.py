@@ -14,14 +14,15 @@ from .results import make_row
 from .schedule import predicted_speedup, solve_fractions
 
 
-def make_bench(checkpoint, task, split, data_dir, max_length, examples_per_batch_size: dict, min_run_time: float):
+def make_bench(checkpoint, task, split, data_dir, max_length, examples_per_batch_size: dict, min_run_time: float,
+               user=None):
     from .bench import SpeedBench
 
-    spec = load_task(task, data_dir, splits=(split,)).spec
     tokenizer = load_tokenizer(checkpoint)
     model = remove(load_classifier(checkpoint))
-    n0 = check_max_length(tokenizer, model.config, max_length or spec.max_length)
-    ds, _ = encode(tokenizer, load_task(task, data_dir, splits=(split,)).split(split), n0)
+    data = load_task(task, data_dir, splits=(split,), user=with_model_labels(user, model))
+    n0 = check_max_length(tokenizer, model.config, max_length or data.spec.max_length)
+    ds, _ = encode(tokenizer, data.split(split), n0)
     return SpeedBench(model, tokenizer, ds, n0, tuple(examples_per_batch_size), examples_per_batch_size, min_run_time)
 
 
@@ -52,11 +53,11 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
 
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
-                  max_length=None, dense_score=None, bench=None, score="acc", pattern=None) -> list[dict]:
-    data = load_task(task, data_dir, splits=(split,))
-    spec = data.spec
+                  max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None) -> list[dict]:
     tokenizer = load_tokenizer(checkpoint)
     model = load_classifier(checkpoint)
+    data = load_task(task, data_dir, splits=(split,), user=with_model_labels(user, model))
+    spec = data.spec
     saved = current_config(model)
     remove(model)  # each row applies its own config to this one loaded model
     n0 = check_max_length(tokenizer, model.config, max_length or spec.max_length)
@@ -119,3 +120,13 @@ def mean_sparsity(method, model, ds) -> float:
             for index in method.config.layers:
                 values.append(sparsity(method.allowed_pairs(index, key_mask, hidden), key_mask).item())
     return round(sum(values) / max(1, len(values)), 4)
+
+
+def with_model_labels(user, model):
+    """User files are labelled with the names the model was trained on (saved in its config)."""
+    if user is None or user.regression:
+        return user
+    from dataclasses import replace
+
+    names = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
+    return replace(user, labels=names)

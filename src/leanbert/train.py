@@ -21,7 +21,7 @@ from .api import apply
 from .batching import check_max_length, encode, train_loader
 from .config import ACCConfig, config_from_dict
 from .retention import ATTR as RETENTION_ATTR, attach_search
-from .data import load_task
+from .data import UserFiles, load_task
 from .evaluation import evaluate
 from .models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
 from .schedule import solve_fractions
@@ -52,6 +52,7 @@ class FinetuneArgs:
     apply_config: dict | None = None  # a leanbert config (as a dict) trained with, e.g. PoWER-BERT's hard extraction
     retention_lambda: float | None = None  # PoWER-BERT retention-configuration search (soft extraction)
     lr_soft: float = 3e-3
+    user: UserFiles | None = None  # the user's own CSV/TSV/JSONL files instead of a named task
 
 
 def set_seed(seed: int) -> None:
@@ -89,7 +90,7 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     set_seed(args.seed)
     out = Path(args.output_dir)
-    data = load_task(args.task, args.data_dir, splits=("train", "dev"))
+    data = load_task(args.task, args.data_dir, splits=("train", "dev"), user=args.user)
     spec = data.spec
     max_length = args.max_length or spec.max_length
     model_dir = resolve_model_dir(args.model)
@@ -97,6 +98,9 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
     model = load_classifier(model_dir, num_labels=spec.num_labels)
     check_max_length(tokenizer, model.config, max_length)
     model.config.problem_type = "regression" if spec.is_regression else "single_label_classification"
+    if spec.labels is not None:  # saved with the model, so evaluation maps the user's labels the same way
+        model.config.id2label = dict(enumerate(spec.labels))
+        model.config.label2id = {label: i for i, label in enumerate(spec.labels)}
     train_examples = data.split("train")
     if args.max_train_examples:
         train_examples = random.Random(args.seed).sample(train_examples, min(args.max_train_examples, len(train_examples)))
