@@ -39,7 +39,20 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
 
 
 def backbone_name(path: Path) -> str:
-    return DEFAULT_BACKBONE if path == default_model_path() else path.name
+    """The pretrained backbone a directory descends from: a checkpoint written by `leanbert finetune`
+    inherits it from the train_log.json beside it; any other directory is named by its folder."""
+    path = Path(path)
+    if path == default_model_path():
+        return DEFAULT_BACKBONE
+    log = path.parent / "train_log.json"
+    if log.is_file():
+        import json
+
+        try:
+            return json.loads(log.read_text())["backbone"]
+        except (ValueError, KeyError):
+            pass
+    return path.name
 
 
 def _quiet_transformers():

@@ -93,15 +93,18 @@ def plot_task(task: str, rows: list[dict], out_dir: Path) -> list[Path]:
         groups[label(r)].append(r)
     dense = rows[0]["dense_score"]
     markers = "osd^v<>P*X"
+    names = sorted(n for n in groups if n != "dense")
+    style = {n: (plt.cm.tab10(i % 10), markers[i % len(markers)]) for i, n in enumerate(names)}  # same in both panels
     for ax, (xname, xfn) in zip(axes, [("measured speedup vs dense SDPA, dynamic padding, batch 32",
                                          lambda r: measured(r, "dynamic", "32")),
                                         ("FLOPs reduction (dense / method)", flops_ratio)]):
         points = []
-        for i, (name, group) in enumerate(sorted(groups.items())):
-            pts = sorted((xfn(r), r["score"]) for r in group if xfn(r))
-            if name == "dense" or not pts:
+        for name in names:
+            pts = sorted((xfn(r), r["score"]) for r in groups[name] if xfn(r))
+            if not pts:
                 continue
-            ax.plot(*zip(*pts), marker=markers[i % len(markers)], ls="-", alpha=0.8, label=name)
+            color, marker = style[name]
+            ax.plot(*zip(*pts), marker=marker, color=color, ls="-", alpha=0.8, label=name)
             points += pts
         if points:
             front = pareto(points)
@@ -111,7 +114,7 @@ def plot_task(task: str, rows: list[dict], out_dir: Path) -> list[Path]:
         ax.set_xlabel(xname)
         ax.set_ylabel(f"{task} {rows[0]['split']} {rows[0]['metric']} (%)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)  # the right panel has every variant (the left only the timed ones)
     fig.suptitle(f"{task}: accuracy vs speed ({rows[0]['backbone']})")
     fig.tight_layout()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 """Evaluate a checkpoint under one or more reduction configs and build result rows."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from .api import applied, current_config, remove
 from .batching import check_max_length, encode
 from .config import ACCConfig, PowerConfig, SparseConfig, TomeConfig
@@ -9,7 +11,7 @@ from .errors import ConfigError
 from .evaluation import evaluate
 from .flops import mean_gflops
 from .methods import build_method
-from .models import load_classifier, load_tokenizer
+from .models import backbone_name, load_classifier, load_tokenizer
 from .results import make_row
 from .schedule import predicted_speedup, solve_fractions
 
@@ -82,7 +84,7 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
         timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}
         rows.append(make_row(
             task=spec.name, split=split, method=cfg.method if cfg is not None else "dense", config=cfg.to_dict() if cfg else {},
-            backbone=str(getattr(model.config, "_name_or_path", checkpoint)), metric=spec.metric,
+            backbone=backbone_name(Path(checkpoint)), metric=spec.metric,
             score=result["score"], dense_score=dense_score, gflops=mean_gflops(lengths, model.config, m),
             dense_gflops=dense_gflops, speedup_padded=timing.get("padded"), speedup_dynamic=timing.get("dynamic"),
             predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else 1.0,
