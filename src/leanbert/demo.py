@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from .bench import SpeedBench
-from .runner import evaluate_rows
+from .runner import evaluate_rows, make_bench
 from .train import FinetuneArgs, finetune
 
 DEMO_SPEEDUPS = (1.0, 2.0, 3.0, 4.0)
@@ -36,16 +36,7 @@ def run_demo(output_dir: Path) -> list[dict]:
 
 
 def _bench(checkpoint: Path) -> SpeedBench:
-    from .api import remove
-    from .batching import encode
-    from .data import load_task
-    from .models import load_classifier, load_tokenizer
-
-    tokenizer = load_tokenizer(checkpoint)
-    model = remove(load_classifier(checkpoint))
-    ds, _ = encode(tokenizer, load_task("bbc", splits=("test",)).split("test"), DEMO_LENGTH)
-    return SpeedBench(model, tokenizer, ds, DEMO_LENGTH, batch_sizes=(1, 16), examples_per_batch_size={1: 4, 16: 32},
-                      min_run_time=0.3)
+    return make_bench(checkpoint, "bbc", "test", None, DEMO_LENGTH, {1: 4, 16: 32}, min_run_time=0.3)
 
 
 def _print_table(rows: list[dict]) -> None:
