@@ -16,15 +16,23 @@ from .results import make_row
 from .schedule import predicted_speedup, solve_fractions
 
 
+def load_split(checkpoint, task, split, data_dir, max_length, user=None):
+    """Tokenizer, dense model (its saved config removed and returned), task spec, encoded split, max length."""
+    tokenizer = load_tokenizer(checkpoint)
+    model = load_classifier(checkpoint)
+    saved = current_config(model)
+    remove(model)  # every row or timing applies its own config to this one loaded model
+    data = load_task(task, data_dir, splits=(split,), user=with_model_labels(user, model))
+    n0 = check_max_length(tokenizer, model.config, max_length or data.spec.max_length)
+    ds, _ = encode(tokenizer, data.split(split), n0)
+    return tokenizer, model, saved, data.spec, ds, n0
+
+
 def make_bench(checkpoint, task, split, data_dir, max_length, examples_per_batch_size: dict, min_run_time: float,
                user=None):
     from .bench import SpeedBench
 
-    tokenizer = load_tokenizer(checkpoint)
-    model = remove(load_classifier(checkpoint))
-    data = load_task(task, data_dir, splits=(split,), user=with_model_labels(user, model))
-    n0 = check_max_length(tokenizer, model.config, max_length or data.spec.max_length)
-    ds, _ = encode(tokenizer, data.split(split), n0)
+    tokenizer, model, _, _, ds, n0 = load_split(checkpoint, task, split, data_dir, max_length, user)
     return SpeedBench(model, tokenizer, ds, n0, tuple(examples_per_batch_size), examples_per_batch_size, min_run_time)
 
 
@@ -33,37 +41,26 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
     layers, hidden, ffn = hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size
     if method == "dense":
         return [(1.0, None)]
-    if method == "acc":
-        if not speedups:
-            raise ConfigError("invalid config field 'speedup': --method acc needs --speedup, e.g. 1,2,3")
-        return [(s, ACCConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn), score=score)) for s in speedups]
-    if method == "power":
-        if counts:
-            return [(None, PowerConfig(keep_counts=tuple(counts)))]
-        if not speedups:
-            raise ConfigError("invalid config field 'keep_counts': --method power needs --keep-counts or --speedup")
-        return [(s, PowerConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn))) for s in speedups]
+    if method == "power" and counts:
+        return [(None, PowerConfig(keep_counts=tuple(counts)))]
+    if method == "power" and not speedups:
+        raise ConfigError("invalid config field 'keep_counts': --method power needs --keep-counts or --speedup")
     if method == "sparse":
         pattern = dict(pattern or {})
         starts = pattern.pop("from_layers", None) or [0]
         return [(None, SparseConfig.for_layers(layers, range(l0, layers), **pattern)) for l0 in starts]
-    if method == "tome":
+    profiled = {"acc": lambda fr: ACCConfig(keep_fractions=fr, score=score), "power": lambda fr: PowerConfig(keep_fractions=fr),
+                "tome": lambda fr: TomeConfig(keep_fractions=fr)}
+    if method in profiled:  # one geometric profile per target speedup, solved at the task's length
         if not speedups:
-            raise ConfigError("invalid config field 'speedup': --method tome needs --speedup")
-        return [(s, TomeConfig(keep_fractions=solve_fractions(s, layers, n0, hidden, ffn))) for s in speedups]
+            raise ConfigError(f"invalid config field 'speedup': --method {method} needs --speedup, e.g. 1,2,3")
+        return [(s, profiled[method](solve_fractions(s, layers, n0, hidden, ffn))) for s in speedups]
     raise ConfigError(f"invalid config field 'method': unknown method {method!r} (dense, acc, power, tome, saved)")
 
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
                   max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None) -> list[dict]:
-    tokenizer = load_tokenizer(checkpoint)
-    model = load_classifier(checkpoint)
-    data = load_task(task, data_dir, splits=(split,), user=with_model_labels(user, model))
-    spec = data.spec
-    saved = current_config(model)
-    remove(model)  # each row applies its own config to this one loaded model
-    n0 = check_max_length(tokenizer, model.config, max_length or spec.max_length)
-    ds, _ = encode(tokenizer, data.split(split), n0)
+    tokenizer, model, saved, spec, ds, n0 = load_split(checkpoint, task, split, data_dir, max_length, user)
     lengths = ds.lengths()
     hidden, ffn = model.config.hidden_size, model.config.intermediate_size
     dense_gflops = mean_gflops(lengths, model.config)
