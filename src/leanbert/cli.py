@@ -213,6 +213,63 @@ def bench(
                 append(results, row)
 
 
+def _config_for_checkpoint(model, method: str, speedup: str, keep_counts: str, profile_length: int):
+    """The config a deployment command runs: the checkpoint's saved one, dense, or a profile solved for one
+    target speedup at `profile_length` tokens (fractions of the length, so they apply at any length)."""
+    from .api import current_config
+    from .runner import configs_for
+
+    if method == "saved":
+        return current_config(model)
+    targets = _floats(speedup, "speedup")
+    if len(targets) > 1:
+        raise LeanbertError("--speedup takes one target here")
+    counts = [int(x) for x in _floats(keep_counts, "keep-counts")]
+    return configs_for(method, targets, counts, model.config, profile_length)[0][1]
+
+
+@app.command()
+def export(
+    checkpoint: str = typer.Argument(..., help="a fine-tuned model directory"),
+    output: Path = typer.Option(..., "--output", "-o", help="the .onnx file to write (PATH.json records the checks)"),
+    method: str = typer.Option("saved", help="saved (the checkpoint's config), dense, acc, or power"),
+    speedup: str = typer.Option("", help="acc/power: one target speedup"),
+    keep_counts: str = typer.Option("", help="power: tokens kept after each layer"),
+    profile_length: int = typer.Option(128, help="length at which a --speedup profile is solved"),
+    verify_lengths: str = typer.Option("7,33,100", help="sequence lengths checked against PyTorch with onnxruntime"),
+):
+    """Export to ONNX (dynamic batch and sequence length) and check it with onnxruntime against PyTorch."""
+    from .api import apply, remove
+    from .export import export_and_verify
+    from .models import load_classifier
+
+    model = load_classifier(checkpoint)
+    config = _config_for_checkpoint(model, method, speedup, keep_counts, profile_length)
+    apply(model, config) if config is not None else remove(model)
+    lengths = [int(x) for x in _floats(verify_lengths, "verify-lengths")]
+    info = export_and_verify(model, output, lengths)
+    typer.echo(json.dumps(info))
+
+
+@app.command()
+def serve(
+    checkpoint: str = typer.Argument(..., help="a fine-tuned model directory"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = 8000,
+    max_length: int = typer.Option(128, help="tokens per text (longer texts are truncated); ACC profiles are solved here"),
+    max_texts: int = typer.Option(64, help="texts per request"),
+    max_chars: int = typer.Option(20_000, help="characters per text"),
+    threads: Optional[int] = None,
+):
+    """Serve a saved classifier over HTTP: GET /health, POST /classify {"texts": [...], "speedup": 2}."""
+    from .serve import Limits, serve as run
+
+    _set_threads(threads)
+    if max_texts < 1 or max_chars < 1:
+        raise LeanbertError("--max-texts and --max-chars must be >= 1")
+    run(checkpoint, host, port, max_length, Limits(max_texts=max_texts, max_chars=max_chars))
+
+
 @app.command()
 def demo(
     output_dir: Path = typer.Option(Path("runs/demo"), help="cache of the fine-tuned checkpoint"),

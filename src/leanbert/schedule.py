@@ -8,13 +8,17 @@ from __future__ import annotations
 from fractions import Fraction
 from functools import lru_cache
 
+import torch
+
 from .errors import ConfigError
 
 FRACTION_DENOMINATOR = 10_000
 
 
 def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
+    """ceil(a / b) for a >= 0, b > 0. Written with non-negative operands only: exported graphs divide
+    integers by truncation (ONNX Div), which agrees with Python's floor division only there."""
+    return (a + b - 1) // b
 
 
 @lru_cache(maxsize=4096)
@@ -23,21 +27,41 @@ def as_rational(f: float) -> tuple[int, int]:
     return r.numerator, r.denominator
 
 
-def keep_counts(n0: int, counts=None, fractions=None, min_tokens: int = 1, rationals=None) -> list[int]:
+def keep_counts(n0, counts=None, fractions=None, min_tokens: int = 1, rationals=None) -> list:
     """Tokens kept after each layer for an input of padded length n0; non-increasing, each <= n0.
 
     Fractions become exact rationals (num, den); pass `rationals` precomputed to keep `forward` to
     integer arithmetic only. A count larger than the sequence keeps every token at that layer (no
     error: a schedule written for 128 tokens must also run on a 20-token batch).
+
+    Guard-free in n0: the running minimum over layers is taken on the constants (ceil(n0 * x) and the
+    clamps are monotone in x, so this equals the minimum of the counts), and the clamps use
+    torch.sym_min/sym_max, so an exported graph (symbolic n0) computes the counts for any length instead
+    of freezing the example's.
     """
     if counts is not None:
-        raw = [min(c, n0) for c in counts]
+        targets = running_min(counts)
     else:
-        rationals = rationals if rationals is not None else [as_rational(f) for f in fractions]
-        raw = [min(n0, max(min_tokens, ceil_div(n0 * num, den))) for num, den in rationals]
+        targets = [ceil_div(n0 * num, den) for num, den in
+                   (rationals if rationals is not None else monotone_rationals(tuple(fractions)))]
+        targets = [torch.sym_max(min_tokens, t) for t in targets]  # a tiny fraction can round to 0 tokens
     out, prev = [], n0
-    for c in raw:
-        prev = min(prev, c)
+    for t in targets:
+        prev = torch.sym_min(prev, t)  # a no-op on the values; makes "count <= previous count" provable
+        out.append(prev)
+    return out
+
+
+def monotone_rationals(fractions: tuple[float, ...]) -> tuple[tuple[int, int], ...]:
+    """Each fraction as an exact (num, den), with the running minimum over layers already taken."""
+    exact = running_min([Fraction(*as_rational(f)) for f in fractions])
+    return tuple((r.numerator, r.denominator) for r in exact)
+
+
+def running_min(values) -> list:
+    out, prev = [], None
+    for v in values:
+        prev = v if prev is None else min(prev, v)
         out.append(prev)
     return out
 

@@ -56,7 +56,7 @@ def select_keep_indices(scores: torch.Tensor, n_keep: int, protected: int = 1) -
     scores -inf, so a pad is only kept when a row has fewer real tokens than `n_keep`.
     NaN scores are treated as -inf so they can never displace a real token.
     """
-    if not 1 <= n_keep <= scores.shape[1]:
+    if not isinstance(n_keep, torch.SymInt) and not 1 <= n_keep <= scores.shape[1]:  # symbolic: the plan bounds it
         raise ValueError(f"n_keep must be in [1, {scores.shape[1]}], got {n_keep}")
     ranked = torch.nan_to_num(scores, nan=NEG_INF).clone()  # (B, N)
     ranked[:, :protected] = float("inf")

@@ -19,16 +19,37 @@ class ReductionMethod:
     def __init__(self, config: ReductionConfig):
         self.config = config
         fractions = config.keep_fractions
-        self.rationals = None if fractions is None else tuple(schedule.as_rational(f) for f in fractions)
+        self.rationals = None if fractions is None else schedule.monotone_rationals(tuple(fractions))
 
     def plan(self, n0: int) -> list[int]:
         """Tokens kept after each layer for a batch of padded length n0 (Python ints, integer arithmetic)."""
         c = self.config
         return schedule.keep_counts(n0, c.keep_counts, min_tokens=c.min_tokens, rationals=self.rationals)
 
-    def scores_layer(self, index: int, n_in: int, n_keep: int) -> bool:
-        """Whether layer `index` scores its tokens (and so runs its attention eagerly)."""
+    def scores_layer(self, index: int, n_in, n_keep) -> bool:
+        """Whether layer `index` scores its tokens (and so runs its attention eagerly).
+
+        With concrete lengths: only where it removes something. With symbolic lengths (torch.export /
+        ONNX export) the answer must not depend on the length, so it comes from the config alone: every
+        layer whose profile drops below the previous layer's. Where such a layer keeps every token at run
+        time, the selection is the identity, so both answers compute the same model.
+        """
+        if isinstance(n_in, torch.SymInt) or isinstance(n_keep, torch.SymInt):
+            return self.profile_steps_down[index]
+        return self.removes_tokens(n_in, n_keep)
+
+    def removes_tokens(self, n_in: int, n_keep: int) -> bool:
         return n_keep < n_in
+
+    @property
+    def profile_steps_down(self) -> tuple[bool, ...]:
+        c = self.config
+        steps = schedule.running_min(c.keep_counts) if c.keep_counts is not None else self.rationals
+        first = float("inf") if c.keep_counts is not None else (1, 1)
+        before = [first, *steps[:-1]]
+        if c.keep_counts is not None:
+            return tuple(s < p for s, p in zip(steps, before))
+        return tuple(s[0] * p[1] < p[0] * s[1] for s, p in zip(steps, before))  # num/den < previous num/den
 
     def tokens_after(self, n_in: int, n_keep: int) -> int:
         """Sequence length after a reducing layer."""

@@ -10,7 +10,7 @@ from .base import ReductionMethod
 class FCAMethod(ReductionMethod):
     config_class = FCAConfig
 
-    def scores_layer(self, index, n_in, n_keep) -> bool:
+    def removes_tokens(self, n_in, n_keep) -> bool:
         return n_keep + self.config.coarse < n_in  # otherwise there is nothing left to merge
 
     def tokens_after(self, n_in, n_keep):

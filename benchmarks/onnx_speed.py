@@ -1,0 +1,77 @@
+"""onnxruntime vs PyTorch latency for dense and reduced models, on the same real dev batches, one thread each.
+
+    LEANBERT_GLUE_DIR=../shared/data/glue taskset -c 1 .venv/bin/python benchmarks/onnx_speed.py --checkpoint runs/mrpc/acc/best --task mrpc \
+        --speedups 2,3 --out results/speed/onnx.jsonl
+
+Each config is exported with `leanbert.export.export_and_verify` (so the row carries the ONNX-vs-PyTorch
+differences at three lengths), then both runtimes time the same dynamically padded batches of dev text at
+batch 1 and 32. Ratios in a row compare runtimes within this run only.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import torch
+from torch.utils import benchmark
+
+from leanbert.api import applied, current_config
+from leanbert.bench import make_batches, sample_dataset, time_batches
+from leanbert.export import INPUT_NAMES, export_and_verify, onnx_session
+from leanbert.results import append, versions
+from leanbert.runner import configs_for, load_split
+
+
+def time_onnx(session, batches, min_run_time: float) -> float:
+    feeds = [{n: b[n].numpy() for n in INPUT_NAMES} for b in batches]
+
+    def run():
+        for f in feeds:
+            session.run(None, f)
+
+    run()  # warm-up
+    return benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=1).blocked_autorange(
+        min_run_time=min_run_time).median
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--task", required=True)
+    ap.add_argument("--split", default="dev")
+    ap.add_argument("--speedups", default="2,3")
+    ap.add_argument("--batch-sizes", default="1,32")
+    ap.add_argument("--examples", default="32,128", help="dev examples timed per batch size")
+    ap.add_argument("--min-run-time", type=float, default=2.0)
+    ap.add_argument("--out", type=Path, default=Path("results/speed/onnx.jsonl"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    tokenizer, model, _, spec, ds, n0 = load_split(args.checkpoint, args.task, args.split, None, None)
+    sizes = [int(x) for x in args.batch_sizes.split(",")]
+    examples = [int(x) for x in args.examples.split(",")]
+    batches = {bs: make_batches(sample_dataset(ds, n), tokenizer, bs, None) for bs, n in zip(sizes, examples)}
+    configs = [(1.0, None)] + configs_for("acc", [float(s) for s in args.speedups.split(",")], [], model.config, n0)
+    dense = {}  # batch size -> (torch, onnx) seconds of the dense model, measured first
+    with tempfile.TemporaryDirectory() as tmp:
+        for target, config in configs:
+            with applied(model, config):
+                info = export_and_verify(model, Path(tmp) / "model.onnx")
+                session = onnx_session(Path(tmp) / "model.onnx", threads=1)
+                for bs, bb in batches.items():  # PyTorch times the exported config (min_tokens raised to 2)
+                    torch_s = time_batches(model, bb, current_config(model), args.min_run_time)
+                    onnx_s = time_onnx(session, bb, args.min_run_time)
+                    dense.setdefault(bs, (torch_s, onnx_s))
+                    row = {"task": spec.name, "checkpoint": args.checkpoint, "target_speedup": target,
+                           "config": info["leanbert"], "batch_size": bs, "examples": sum(len(b["input_ids"]) for b in bb),
+                           "torch_seconds": round(torch_s, 5), "onnx_seconds": round(onnx_s, 5),
+                           "onnx_vs_torch": round(torch_s / onnx_s, 3),
+                           "speedup_vs_dense": {"torch": round(dense[bs][0] / torch_s, 3), "onnx": round(dense[bs][1] / onnx_s, 3)},
+                           "export_checks": info["checks"],
+                           "padding": "dynamic", "threads": 1, "versions": versions()}
+                    print(row)
+                    append(args.out, row)
+
+
+if __name__ == "__main__":
+    main()
