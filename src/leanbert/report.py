@@ -143,11 +143,46 @@ def sparse_section(results_dir: Path) -> list[str]:
                         "(benchmarks/sparse_zeroshot.sh)"]
 
 
-def repeatability_section(results_dir: Path) -> list[str]:
-    path = Path(results_dir) / "speed" / "repeatability.jsonl"
+def speed_rows(results_dir: Path, name: str) -> list[dict]:
+    """Rows of results/speed/NAME.jsonl ([] when the file is absent)."""
+    path = Path(results_dir) / "speed" / f"{name}.jsonl"
     if not path.is_file():
         return []
-    rows = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def deployment_section(results_dir: Path) -> list[str]:
+    """ONNX export checks and onnxruntime vs PyTorch latency; the HTTP server's load test."""
+    lines = []
+    onnx = speed_rows(results_dir, "onnx")
+    if onnx:
+        lines += ["", "## ONNX export (results/speed/onnx.jsonl, benchmarks/onnx_speed.py)", "",
+                  "Same dynamically padded dev batches, one thread each. `vs dense` compares each runtime with its own "
+                  "dense model in the same run; max |diff| is onnxruntime vs PyTorch on the logits over the checked lengths.", "",
+                  "| task | target | batch | PyTorch s | ORT s | ORT/PyTorch speedup | vs dense (PyTorch) | vs dense (ORT) | lengths checked | max abs diff |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+        for r in onnx:
+            checks = r["export_checks"]
+            lengths = ",".join(str(n) for n in dict.fromkeys(c["length"] for c in checks))
+            lines.append(f"| {r['task']} | {r['target_speedup']} | {r['batch_size']} | {r['torch_seconds']:.3f} | "
+                         f"{r['onnx_seconds']:.3f} | {r['onnx_vs_torch']:.2f}x | {r['speedup_vs_dense']['torch']:.2f}x | "
+                         f"{r['speedup_vs_dense']['onnx']:.2f}x | {lengths} | {max(c['max_abs_diff'] for c in checks):.1e} |")
+    serve = speed_rows(results_dir, "serve")
+    if serve:
+        lines += ["", "## HTTP server load test (results/speed/serve.jsonl, benchmarks/load_test.py)", "",
+                  "| checkpoint | speedup | texts/request | clients | requests | errors | requests/s | texts/s | p50 ms | p90 ms | p99 ms |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in serve:
+            ms = r["latency_ms"]
+            lines.append(f"| {r['checkpoint']} | {r['speedup']} | {r['texts_per_request']} | {r['clients']} | {r['requests']} | "
+                         f"{r['errors']} | {r['requests_per_s']:.1f} | {r['texts_per_s']:.0f} | {ms['p50']:.0f} | {ms['p90']:.0f} | {ms['p99']:.0f} |")
+    return lines
+
+
+def repeatability_section(results_dir: Path) -> list[str]:
+    rows = speed_rows(results_dir, "repeatability")
+    if not rows:
+        return []
     by_target = defaultdict(list)
     for r in rows:
         by_target[r["target_speedup"]].append(r)
@@ -177,7 +212,7 @@ def write_report(results_dir: Path, out: Path, preamble: str = "") -> Path:
         lines += task_table(task_rows)
         lines += ["", "Commands:", ""] + [f"- `{c}`" for c in dict.fromkeys(r["command"] for r in task_rows)]
         lines += ["", f"Threads: {first['threads']}; versions: {json.dumps(first['versions'])}"]
-    lines += sparse_section(results_dir) + repeatability_section(results_dir)
+    lines += sparse_section(results_dir) + repeatability_section(results_dir) + deployment_section(results_dir)
     if (Path(results_dir) / "speed" / "bert_base.jsonl").is_file():
         lines += ["", "## BERT-base scale", "", "See [speed_bert_base.md](speed_bert_base.md) (results/speed/bert_base.jsonl)."]
     atomic.write_text(out, "\n".join(lines) + "\n")

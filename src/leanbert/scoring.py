@@ -49,16 +49,21 @@ def value_norm_score(probs: torch.Tensor, values: torch.Tensor, out_weight: torc
     return (weighted.mean(dim=1) / n_queries).masked_fill(~key_mask, NEG_INF)
 
 
-def select_keep_indices(scores: torch.Tensor, n_keep: int, protected: int = 1) -> torch.Tensor:
+def select_keep_indices(scores: torch.Tensor, n_keep: int, protected: int = 1, key_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Indices of the tokens to keep, (B, n_keep), in original order.
 
     The first `protected` positions ([CLS]) are always kept; the rest are the top scores. Padding
     scores -inf, so a pad is only kept when a row has fewer real tokens than `n_keep`.
-    NaN scores are treated as -inf so they can never displace a real token.
+    With `key_mask` given, a real token whose score is NaN or +-inf still ranks as a (lowest or highest)
+    real token, strictly above every pad; without it, NaN is treated as -inf.
     """
     if not isinstance(n_keep, torch.SymInt) and not 1 <= n_keep <= scores.shape[1]:  # symbolic: the plan bounds it
         raise ValueError(f"n_keep must be in [1, {scores.shape[1]}], got {n_keep}")
-    ranked = torch.nan_to_num(scores, nan=NEG_INF).clone()  # (B, N)
+    if key_mask is None:
+        ranked = torch.nan_to_num(scores, nan=NEG_INF).clone()  # (B, N)
+    else:
+        big = torch.finfo(scores.dtype).max
+        ranked = torch.nan_to_num(scores, nan=-big, posinf=big, neginf=-big).masked_fill(~key_mask, NEG_INF)
     ranked[:, :protected] = float("inf")
     top = ranked.topk(n_keep, dim=1, sorted=False).indices  # (B, n_keep)
     return top.sort(dim=1).values

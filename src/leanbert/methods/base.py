@@ -71,7 +71,7 @@ class ReductionMethod:
         """Physically drop all but the kept tokens: (B, N, D) -> (B, n_keep, D), mask likewise.
         Returns (hidden, mask, sizes); sizes (tokens merged into each, for proportional attention) stay None
         unless a merging method starts them."""
-        idx = scoring.select_keep_indices(scores, n_keep)  # (B, n_keep)
+        idx = scoring.select_keep_indices(scores, n_keep, key_mask=key_mask)  # (B, n_keep)
         return scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx), None
 
     def uses_sizes(self) -> bool:

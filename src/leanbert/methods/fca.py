@@ -20,7 +20,7 @@ class FCAMethod(ReductionMethod):
         return 2 * self.config.coarse * n_in * hidden  # (k, N) x (N, D) merge
 
     def reduce(self, hidden, key_mask, scores, n_keep, index=0, sizes=None):
-        idx = scoring.select_keep_indices(scores, n_keep)  # (B, n_keep)
+        idx = scoring.select_keep_indices(scores, n_keep, key_mask=key_mask)  # (B, n_keep)
         fine, fine_mask = scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx)
         if self.config.coarse == 0:
             return fine, fine_mask, None
