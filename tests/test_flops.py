@@ -24,5 +24,6 @@ def test_analytic_flops_equal_flop_counter(cfg, n):
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(input_ids=ids, attention_mask=mask)
     c = model.config
-    expected = encoder_flops(n, c.hidden_size, c.intermediate_size, c.num_hidden_layers, build_method(cfg) if cfg else None)
+    expected = encoder_flops(n, c.hidden_size, c.intermediate_size, c.num_hidden_layers, build_method(cfg) if cfg else None,
+                             c.num_attention_heads)
     assert counter.get_total_flops() == expected + head_flops(c.hidden_size, c.num_labels)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import leanbert
-from leanbert import patch
+from leanbert import patch, scoring
 from leanbert.methods import METHODS
 from conftest import make_batch, tiny_model
 
@@ -27,18 +27,31 @@ def test_no_reduction_equals_hf(method, impl, padded, batch):
 
 
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])
-def test_scoring_attention_equals_hf_attention(impl):
+@pytest.mark.parametrize("chunk", [1, 5, 12, 64])
+def test_scoring_attention_equals_hf_attention_and_blocked_stats_equal_full_probabilities(impl, chunk):
     model = tiny_model(impl)
     ids, mask = make_batch(3, 12, padded=True)
+    mask[2] = 0  # an all-padding row too
     hidden = model.bert.embeddings(input_ids=ids)
     layer = model.bert.encoder.layer[0]
     key_mask = mask.bool()
-    ours, probs, _ = patch.attention_with_probs(layer, hidden, key_mask)
-    theirs, _ = layer.attention(hidden, patch.hf_mask(model.config, hidden, key_mask))
+    ours, stats, values = patch.attention_with_stats(layer, hidden, key_mask, chunk=chunk)
+    theirs, probs = _hf_attention_with_probs(model, layer, hidden, key_mask)
     real = key_mask[:, :, None]
     torch.testing.assert_close(ours * real, theirs * real, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(probs.sum(-1), torch.ones_like(probs.sum(-1)))
-    assert probs[~key_mask[:, None, None, :].expand_as(probs)].abs().max() == 0
+    reference = scoring.attention_stats(probs, key_mask)  # from the full (B, H, N, N) matrix
+    torch.testing.assert_close(stats.received, reference.received, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(stats.self_attention, reference.self_attention, atol=1e-6, rtol=1e-5)
+    assert stats.received[2].abs().max() == 0  # no real query, no attention counted
+    assert values.shape == (3, 4, 12, 8)
+
+
+def _hf_attention_with_probs(model, layer, hidden, key_mask):
+    """Hugging Face's own eager attention, asked for its probabilities."""
+    model.config._attn_implementation = "eager"
+    layer.attention.self.config._attn_implementation = "eager"
+    out, probs = layer.attention(hidden, patch.hf_mask(model.config, hidden, key_mask), output_attentions=True)
+    return out, probs
 
 
 def test_remove_restores_exactly_and_apply_twice_is_safe():

@@ -8,7 +8,7 @@ from leanbert import scoring
 def test_attention_received_excludes_self_and_padded_queries():
     probs = torch.tensor([[[[0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [0.1, 0.1, 0.8]]]])  # (1, 1, 3, 3)
     key_mask = torch.tensor([[True, True, False]])
-    s = scoring.attention_received(probs, key_mask)
+    s = scoring.attention_received(scoring.attention_stats(probs, key_mask), key_mask)
     torch.testing.assert_close(s[0, :2], torch.tensor([0.2, 0.5]))  # token 0 gets 0.2 from row 1; token 1 gets 0.5
     assert s[0, 2] == float("-inf")
 
@@ -19,7 +19,7 @@ def test_acc_score_is_a_share_summing_to_one_over_real_tokens():
     key_mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
     probs = probs.masked_fill(~key_mask[:, None, None, :], 0)
     probs = probs / probs.sum(-1, keepdim=True)
-    s = scoring.acc_score(probs, key_mask)
+    s = scoring.acc_score(scoring.attention_stats(probs, key_mask), key_mask)
     real_sum = torch.where(key_mask, s, torch.zeros_like(s)).sum(1)
     torch.testing.assert_close(real_sum, torch.ones(2))
 
@@ -28,7 +28,8 @@ def test_value_norm_score_hand_computed():
     probs = torch.tensor([[[[0.5, 0.5], [0.25, 0.75]]]])  # (1, 1, 2, 2)
     values = torch.tensor([[[[1.0, 0.0], [0.0, 2.0]]]])  # (1, 1, 2, 2)
     w_o = torch.eye(2)  # output projection: identity
-    s = scoring.value_norm_score(probs, values, w_o, torch.tensor([[True, True]]))
+    mask = torch.tensor([[True, True]])
+    s = scoring.value_norm_score(scoring.attention_stats(probs, mask), values, w_o, mask)
     # token 0 receives 0.75 in total, ||v0|| = 1; token 1 receives 1.25, ||v1|| = 2; divided by 2 queries
     torch.testing.assert_close(s, torch.tensor([[0.375, 1.25]]))
 
@@ -80,7 +81,7 @@ def test_scores_finite_for_real_tokens_and_never_nan(b, n, real, seed):
     logits = torch.randn(b, 2, n, n, generator=g).masked_fill(~key_mask[:, None, None, :], -1e30)
     probs = logits.softmax(-1)
     for fn in (scoring.attention_received, scoring.acc_score):
-        s = fn(probs, key_mask)
+        s = fn(scoring.attention_stats(probs, key_mask), key_mask)
         assert not torch.isnan(s).any()
         assert torch.isfinite(s[key_mask]).all()
         assert (s[~key_mask] == float("-inf")).all()

@@ -4,16 +4,17 @@ from __future__ import annotations
 from .schedule import layer_flops
 
 
-def encoder_flops(n0: int, hidden: int, ffn: int, num_layers: int, method=None) -> int:
+def encoder_flops(n0: int, hidden: int, ffn: int, num_layers: int, method=None, heads: int = 1) -> int:
     """Encoder FLOPs for one example of n0 tokens under `method` (None: dense). Scoring layers run their
-    attention eagerly: the same matmuls as dense; what a method adds (a value-norm product, a merge)
-    comes from its `overhead_flops`, and its output length from `tokens_after`."""
+    attention explicitly: the same matmuls as dense; what a method adds (summing the attention each key
+    receives, a value-norm product, a merge) comes from its `overhead_flops`, and its output length from
+    `tokens_after`."""
     plan = method.plan(n0) if method is not None else [n0] * num_layers
     total, n_in = 0, n0
     for index, n_keep in enumerate(plan):
         reduces = method is not None and method.scores_layer(index, n_in, n_keep)
         n_out = method.tokens_after(n_in, n_keep) if reduces else n_in
-        total += layer_flops(n_in, n_out, hidden, ffn) + (method.overhead_flops(n_in, hidden) if reduces else 0)
+        total += layer_flops(n_in, n_out, hidden, ffn) + (method.overhead_flops(n_in, hidden, heads) if reduces else 0)
         n_in = n_out
     return total
 
@@ -23,12 +24,12 @@ def head_flops(hidden: int, num_labels: int) -> int:
     return 2 * hidden * hidden + 2 * hidden * num_labels
 
 
-def model_dims(hf_config) -> tuple[int, int, int]:
-    return hf_config.hidden_size, hf_config.intermediate_size, hf_config.num_hidden_layers
+def model_dims(hf_config) -> tuple[int, int, int, int]:
+    return hf_config.hidden_size, hf_config.intermediate_size, hf_config.num_hidden_layers, hf_config.num_attention_heads
 
 
 def mean_gflops(lengths: list[int], hf_config, method=None) -> float:
     """Mean encoder+head GFLOPs per example, each example at its own length (batch 1, no padding)."""
-    hidden, ffn, layers = model_dims(hf_config)
-    total = sum(encoder_flops(n, hidden, ffn, layers, method) + head_flops(hidden, hf_config.num_labels) for n in lengths)
+    hidden, ffn, layers, heads = model_dims(hf_config)
+    total = sum(encoder_flops(n, hidden, ffn, layers, method, heads) + head_flops(hidden, hf_config.num_labels) for n in lengths)
     return total / max(1, len(lengths)) / 1e9

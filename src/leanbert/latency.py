@@ -43,7 +43,7 @@ class LatencyModel:
                 key_mask[:, n - max(1, n // 8):] = False  # some padding, as in real batches
                 mask = patch.hf_mask(model.config, h, key_mask)
                 rows["attention"].append(_median_seconds(lambda: layer.attention(h, mask), min_run_time))
-                rows["scoring"].append(_median_seconds(lambda: patch.attention_with_probs(layer, h, key_mask), min_run_time))
+                rows["scoring"].append(_median_seconds(lambda: patch.attention_with_stats(layer, h, key_mask), min_run_time))
                 rows["ffn"].append(_median_seconds(lambda: layer.feed_forward_chunk(h), min_run_time))
         n = np.asarray(lengths, dtype=float)
         quadratic = min(2, len(lengths) - 1)

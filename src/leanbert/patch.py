@@ -2,7 +2,7 @@
 
 `install` replaces the forward of one `BertEncoder` instance (never a class, never the top-level model)
 with a loop that, at layers whose plan keeps fewer tokens than it has, runs the attention sub-layer
-eagerly to get its probabilities, lets the method score and shrink the sequence, and runs the
+explicitly (in query blocks) to get the attention statistics its scores need, lets the method score and shrink the sequence, and runs the
 feed-forward block on the shorter sequence. Every other layer is called unchanged, with the model's
 own attention implementation (SDPA by default). Pinned by tests/test_parity.py.
 """
@@ -14,6 +14,7 @@ import torch
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 
+from . import scoring
 from .errors import ConfigError
 
 METHOD_ATTR = "_leanbert_method"
@@ -79,20 +80,43 @@ def proportional_mask(key_mask: torch.Tensor, sizes: torch.Tensor, dtype) -> tor
     return bias.masked_fill(~key_mask, torch.finfo(dtype).min)[:, None, None, :]
 
 
-def attention_with_probs(layer, hidden: torch.Tensor, key_mask: torch.Tensor):
-    """BertAttention (self-attention + output projection + residual LayerNorm), computed eagerly so that
-    the head-wise probabilities (before dropout) come out. Returns output (B,N,D), probs (B,H,N,N), values."""
+QUERY_CHUNK = 64  # queries per block in scoring layers: (B*H, 64, N) probabilities at a time
+
+
+def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, chunk: int = QUERY_CHUNK):
+    """BertAttention (self-attention + output projection + residual LayerNorm) computed explicitly, so that
+    the statistics the scores need come out. Returns output (B, N, D), AttentionStats, values (B, H, N, Dh).
+
+    Queries are processed in blocks of `chunk`: each block's probabilities (B*H, chunk, N) are made, used
+    for the context and folded into the per-key sums, then dropped, so the (B, H, N, N) matrix never exists
+    (at 512 tokens, batch 32, it is 400 MB and made a scoring layer about 3x slower than SDPA; blocked, about
+    1.6x). The key mask enters the same GEMM as the logits (baddbmm). With a symbolic length (export) there is
+    one block.
+    """
     sa = layer.attention.self
     b, n, _ = hidden.shape
-    heads = (b, n, -1, sa.attention_head_size)
-    q = sa.query(hidden).view(heads).transpose(1, 2)  # (B, H, N, Dh)
-    k = sa.key(hidden).view(heads).transpose(1, 2)  # (B, H, N, Dh)
-    v = sa.value(hidden).view(heads).transpose(1, 2)  # (B, H, N, Dh)
-    logits = torch.matmul(q, k.transpose(2, 3)) * sa.scaling  # (B, H, N, N)
-    logits = logits.masked_fill(~key_mask[:, None, None, :], torch.finfo(logits.dtype).min)
-    probs = logits.softmax(dim=-1)  # (B, H, N, N)
-    context = torch.matmul(sa.dropout(probs), v).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
-    return layer.attention.output(context, hidden), probs, v
+    dh = sa.attention_head_size
+
+    def heads(x):  # (B, N, H*Dh) -> (B*H, N, Dh)
+        return x.view(b, n, -1, dh).transpose(1, 2).reshape(-1, n, dh)
+
+    q, k, v = heads(sa.query(hidden)), heads(sa.key(hidden)), heads(sa.value(hidden))
+    h = q.shape[0] // b
+    real = key_mask.to(q.dtype).repeat_interleave(h, dim=0)[:, None, :]  # (B*H, 1, N)
+    bias = (real - 1) * torch.finfo(q.dtype).max  # (B*H, 1, N): 0 for real keys, the dtype's minimum for pads
+    keys_t = k.transpose(1, 2)  # (B*H, Dh, N)
+    starts = [0] if isinstance(n, torch.SymInt) else range(0, n, chunk)
+    contexts, selfs, received = [], [], torch.zeros_like(real)
+    for start in starts:
+        stop = n if isinstance(n, torch.SymInt) else min(n, start + chunk)
+        probs = torch.baddbmm(bias, q[:, start:stop], keys_t, alpha=sa.scaling).softmax(dim=-1)  # (B*H, c, N)
+        contexts.append(torch.bmm(sa.dropout(probs), v))  # (B*H, c, Dh)
+        received = torch.baddbmm(received, real[:, :, start:stop], probs)  # (B*H, 1, N): + sum over real queries
+        selfs.append(torch.diagonal(probs[:, :, start:stop], dim1=1, dim2=2))  # (B*H, c)
+    context = torch.cat(contexts, dim=1).view(b, h, n, dh).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
+    self_attention = torch.cat(selfs, dim=1).view(b, h, n) * key_mask[:, None, :]
+    stats = scoring.AttentionStats(received.view(b, h, n), self_attention)
+    return layer.attention.output(context, hidden), stats, v.view(b, h, n, dh)
 
 
 def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
@@ -115,9 +139,9 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
             layer_mask = mask if allowed is None else pair_mask(self.config, allowed, hidden_states.dtype)
             hidden_states = layer(hidden_states, layer_mask, **kwargs)  # (B, N, D)
             continue
-        if method.needs_probs:
-            attended, probs, values = attention_with_probs(layer, hidden_states, key_mask)
-            scores = method.score(probs, key_mask, values, layer.attention.output.dense.weight)  # (B, N)
+        if method.scores_from_attention:
+            attended, stats, values = attention_with_stats(layer, hidden_states, key_mask)
+            scores = method.score(stats, key_mask, values, layer.attention.output.dense.weight)  # (B, N)
         else:
             attended, scores = layer.attention(hidden_states, mask)[0], None  # the model's own kernel
         attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)

@@ -4,36 +4,48 @@ Shapes: B batch, H heads, N tokens, D hidden, Dh head size. `key_mask` is (B, N)
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 NEG_INF = float("-inf")
 
 
-def head_mean_real_queries(probs: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-    """Head-averaged attention with padded query rows zeroed: (B, H, N, N) -> (B, N, N)."""
-    a = probs.mean(dim=1)  # (B, N, N)
-    return a * key_mask[:, :, None].to(a.dtype)
+class AttentionStats(NamedTuple):
+    """What every attention-based score needs from a layer's probabilities, without keeping the (B, H, N, N)
+    matrix: patch.attention_with_stats accumulates these over query chunks."""
+
+    received: torch.Tensor  # (B, H, N): attention each key receives, summed over real queries (self included)
+    self_attention: torch.Tensor  # (B, H, N): each token's attention to itself as a query; 0 for padded queries
 
 
-def attention_received(probs: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-    """PoWER-BERT significance: attention token j receives from real queries i != j. (B, N); pads -inf."""
-    a = head_mean_real_queries(probs, key_mask)  # (B, N, N)
-    received = a.sum(dim=1) - torch.diagonal(a, dim1=1, dim2=2)  # (B, N)
+def attention_stats(probs: torch.Tensor, key_mask: torch.Tensor) -> AttentionStats:
+    """Reference computation from full probabilities (B, H, N, N); padded query rows do not count."""
+    a = probs * key_mask[:, None, :, None].to(probs.dtype)  # (B, H, N, N), padded queries zeroed
+    return AttentionStats(a.sum(dim=2), torch.diagonal(a, dim1=2, dim2=3))
+
+
+def _real_query_count(key_mask: torch.Tensor, dtype) -> torch.Tensor:
+    return key_mask.sum(dim=1, keepdim=True).clamp(min=1).to(dtype)  # (B, 1)
+
+
+def attention_received(stats: AttentionStats, key_mask: torch.Tensor) -> torch.Tensor:
+    """PoWER-BERT significance: head-averaged attention token j receives from real queries i != j. (B, N); pads -inf."""
+    received = (stats.received - stats.self_attention).mean(dim=1)  # (B, N)
     return received.masked_fill(~key_mask, NEG_INF)
 
 
-def acc_score(probs: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+def acc_score(stats: AttentionStats, key_mask: torch.Tensor) -> torch.Tensor:
     """Attention Context Contribution: share of the layer's attention context that token j supplies.
 
     Head-averaged attention received from real queries (self included), divided by the number of
     real queries, so the real tokens' scores of a row sum to 1. (B, N); pads -inf.
     """
-    a = head_mean_real_queries(probs, key_mask)  # (B, N, N)
-    n_queries = key_mask.sum(dim=1, keepdim=True).clamp(min=1).to(a.dtype)  # (B, 1)
-    return (a.sum(dim=1) / n_queries).masked_fill(~key_mask, NEG_INF)
+    share = stats.received.mean(dim=1) / _real_query_count(key_mask, stats.received.dtype)
+    return share.masked_fill(~key_mask, NEG_INF)
 
 
-def value_norm_score(probs: torch.Tensor, values: torch.Tensor, out_weight: torch.Tensor,
+def value_norm_score(stats: AttentionStats, values: torch.Tensor, out_weight: torch.Tensor,
                      key_mask: torch.Tensor) -> torch.Tensor:
     """Norm-based contribution: mean over heads and real queries of a_ij * ||v_j W_O^h||.
 
@@ -41,12 +53,9 @@ def value_norm_score(probs: torch.Tensor, values: torch.Tensor, out_weight: torc
     """
     b, h, n, dh = values.shape
     w_o = out_weight.view(out_weight.shape[0], h, dh)  # (D, H, Dh)
-    transformed = torch.einsum("bhnk,dhk->bhnd", values, w_o)  # (B, H, N, D)
-    norms = transformed.norm(dim=-1)  # (B, H, N)
-    a = probs * key_mask[:, None, :, None].to(probs.dtype)  # (B, H, N, N), padded queries zeroed
-    weighted = a.sum(dim=2) * norms  # (B, H, N): attention received per head times value norm
-    n_queries = key_mask.sum(dim=1, keepdim=True).clamp(min=1).to(probs.dtype)  # (B, 1)
-    return (weighted.mean(dim=1) / n_queries).masked_fill(~key_mask, NEG_INF)
+    norms = torch.einsum("bhnk,dhk->bhnd", values, w_o).norm(dim=-1)  # (B, H, N)
+    weighted = stats.received * norms  # (B, H, N): attention received per head times value norm
+    return (weighted.mean(dim=1) / _real_query_count(key_mask, values.dtype)).masked_fill(~key_mask, NEG_INF)
 
 
 def select_keep_indices(scores: torch.Tensor, n_keep: int, protected: int = 1, key_mask: torch.Tensor | None = None) -> torch.Tensor:

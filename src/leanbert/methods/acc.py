@@ -11,10 +11,11 @@ from .base import ReductionMethod
 class ACCMethod(ReductionMethod):
     config_class = ACCConfig
 
-    def score(self, probs, key_mask, values=None, out_weight=None):
+    def score(self, stats, key_mask, values=None, out_weight=None):
         if self.config.score == "value_norm":
-            return scoring.value_norm_score(probs, values, out_weight, key_mask)
-        return scoring.acc_score(probs, key_mask)
+            return scoring.value_norm_score(stats, values, out_weight, key_mask)
+        return scoring.acc_score(stats, key_mask)
 
-    def overhead_flops(self, n_in, hidden):
-        return 2 * n_in * hidden * hidden if self.config.score == "value_norm" else 0  # v_j W_O per token
+    def overhead_flops(self, n_in, hidden, heads):
+        value_norm = 2 * n_in * hidden * hidden if self.config.score == "value_norm" else 0  # v_j W_O per token
+        return super().overhead_flops(n_in, hidden, heads) + value_norm

@@ -14,7 +14,7 @@ from ..config import ReductionConfig
 
 class ReductionMethod:
     config_class: type[ReductionConfig] = ReductionConfig
-    needs_probs = True  # whether reducing layers need attention probabilities (else they keep SDPA)
+    scores_from_attention = True  # reducing layers need attention statistics (else they keep SDPA)
 
     def __init__(self, config: ReductionConfig):
         self.config = config
@@ -55,16 +55,17 @@ class ReductionMethod:
         """Sequence length after a reducing layer."""
         return n_keep
 
-    def overhead_flops(self, n_in: int, hidden: int) -> int:
-        """Matmul FLOPs a reducing layer adds beyond the dense layer's (per example)."""
-        return 0
+    def overhead_flops(self, n_in: int, hidden: int, heads: int) -> int:
+        """Matmul FLOPs a reducing layer adds beyond the dense layer's (per example): by default the
+        per-head sum of the attention each key receives, a (1 x N) @ (N x N) product per head."""
+        return 2 * heads * n_in * n_in if self.scores_from_attention else 0
 
     def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor):
         """(B, N, N) bool attention pattern for layer `index`, or None for the model's own mask."""
         return None
 
-    def score(self, probs: torch.Tensor, key_mask: torch.Tensor, values=None, out_weight=None) -> torch.Tensor:
-        return scoring.attention_received(probs, key_mask)  # (B, N)
+    def score(self, stats: scoring.AttentionStats, key_mask: torch.Tensor, values=None, out_weight=None) -> torch.Tensor:
+        return scoring.attention_received(stats, key_mask)  # (B, N)
 
     def reduce(self, hidden: torch.Tensor, key_mask: torch.Tensor, scores: torch.Tensor, n_keep: int, index: int = 0,
                sizes=None):

@@ -11,7 +11,7 @@ from .base import ReductionMethod
 
 class TomeMethod(ReductionMethod):
     config_class = TomeConfig
-    needs_probs = False
+    scores_from_attention = False
 
     def plan(self, n0):
         """The profile's counts, raised where one bipartite step cannot merge that many (at most
@@ -22,7 +22,7 @@ class TomeMethod(ReductionMethod):
             out.append(n)
         return out
 
-    def overhead_flops(self, n_in, hidden):
+    def overhead_flops(self, n_in, hidden, heads):
         return 2 * ((n_in + 1) // 2) * (n_in // 2) * hidden  # cosine similarity between the two sets
 
     def reduce(self, hidden, key_mask, scores, n_keep, index=0, sizes=None):
