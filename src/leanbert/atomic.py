@@ -17,16 +17,21 @@ def atomic_path(target: str | os.PathLike):
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / target.name
     try:
         yield tmp
-        if target.is_dir() and tmp.is_dir():
-            backup = target.with_name(f".{target.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(target, backup)
-            os.replace(tmp, target)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        replace(tmp, target)
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def replace(source: Path, target: Path) -> None:
+    """Move a finished file or directory over `target`; a directory target is swapped out whole."""
+    if target.is_dir() and source.is_dir():
+        backup = target.with_name(f".{target.name}.old")
+        shutil.rmtree(backup, ignore_errors=True)
+        os.replace(target, backup)
+        os.replace(source, target)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(source, target)
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

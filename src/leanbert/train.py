@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -126,9 +127,9 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
     if retention is not None:
         groups.append({"params": list(retention.parameters()), "weight_decay": 0.0, "lr": args.lr_soft})
     optimizer = torch.optim.AdamW(groups, lr=args.lr)
-    total_steps = max(1, math.ceil(len(loader) * args.epochs))
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    total_steps = max(1, math.ceil(len(loader) * args.epochs))  # after prepare: under N processes, each sees 1/N
+    scheduler = accelerator.prepare(get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps))
 
     log = _load_log(out) or {"args": asdict(args), "backbone": backbone_name(model_dir), "epochs": [],
                              "best_score": None, "step": 0, "truncated_train_examples": n_trunc}
@@ -177,9 +178,18 @@ def _load_log(out: Path):
 
 
 def _save_state(accelerator, out: Path, log: dict) -> None:
-    with atomic.atomic_path(out / STATE_DIR) as tmp:
-        accelerator.save_state(str(tmp))
-    atomic.write_json(out / LOG_FILE, log)
+    """Resumable state, written atomically. Under several processes every process writes its own part
+    (its RNG state) into one shared temporary directory, which the main process then swaps in."""
+    tmp = out / f".{STATE_DIR}.partial"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        atomic.replace(tmp, out / STATE_DIR)
+        atomic.write_json(out / LOG_FILE, log)
+    accelerator.wait_for_everyone()
 
 
 def _end_of_epoch(accelerator, model, tokenizer, dev_ds, spec, args, log, step, steps_per_epoch, out):
