@@ -135,6 +135,8 @@ class SparseConfig(ReductionConfig):
     positions when `global_sep`), and the `lexical_top` most similar tokens by cosine of the layer's input.
     No tokens are removed: `keep_fractions` stays all 1.0 (build with `SparseConfig.for_layers`).
     `layers`: the layer indices that use the pattern (e.g. range(l0, L) for "later layers only").
+    `kernel`: how a patterned layer runs; `auto` takes the banded kernel for neighbour (+ global) patterns
+    when it computes at most half of the dense score matrix (banded.window_fraction), else masked dense SDPA.
     """
 
     method: str = "sparse"
@@ -144,6 +146,7 @@ class SparseConfig(ReductionConfig):
     lexical_top: int = 0
     layers: tuple[int, ...] = ()
     seed: int = 0
+    kernel: str = "auto"  # banded (skips masked blocks; neighbour + global only), masked (dense SDPA + mask), auto
 
     @classmethod
     def for_layers(cls, num_layers: int, layers=None, **pattern) -> "SparseConfig":
@@ -162,6 +165,14 @@ class SparseConfig(ReductionConfig):
                f"every layer index must be in [0, {self.num_layers})")
         _check(self.width > 0 or self.n_random > 0 or self.global_cls or self.lexical_top > 0, "width",
                "the pattern allows nothing beyond the diagonal; set width, n_random, global_cls or lexical_top")
+        _check(self.kernel in ("auto", "banded", "masked"), "kernel", "must be auto, banded or masked")
+        _check(self.kernel != "banded" or self.is_banded, "kernel",
+               "the banded kernel runs neighbour (+ global [CLS]) patterns only: width > 0, n_random = lexical_top = 0")
+
+    @property
+    def is_banded(self) -> bool:
+        """A pure neighbour (+ global [CLS]) pattern: what banded.banded_attention computes."""
+        return self.width > 0 and self.n_random == 0 and self.lexical_top == 0
 
 
 def _non_increasing(values) -> bool:

@@ -80,6 +80,22 @@ def proportional_mask(key_mask: torch.Tensor, sizes: torch.Tensor, dtype) -> tor
     return bias.masked_fill(~key_mask, torch.finfo(dtype).min)[:, None, None, :]
 
 
+def project_heads(layer, hidden: torch.Tensor):
+    """The layer's query, key and value projections, each (B, H, N, Dh)."""
+    sa = layer.attention.self
+    b, n, _ = hidden.shape
+    return tuple(f(hidden).view(b, n, -1, sa.attention_head_size).transpose(1, 2) for f in (sa.query, sa.key, sa.value))
+
+
+def attention_with_kernel(layer, hidden: torch.Tensor, key_mask: torch.Tensor, kernel) -> torch.Tensor:
+    """BertAttention with its core (softmax(QK^T)V) replaced by `kernel` (e.g. banded attention)."""
+    sa = layer.attention.self
+    b, n, _ = hidden.shape
+    q, k, v = project_heads(layer, hidden)
+    context = kernel(q, k, v, key_mask, scale=sa.scaling).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
+    return layer.attention.output(context, hidden)
+
+
 QUERY_CHUNK = 64  # queries per block in scoring layers: (B*H, 64, N) probabilities at a time
 
 
@@ -95,13 +111,8 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
     """
     sa = layer.attention.self
     b, n, _ = hidden.shape
-    dh = sa.attention_head_size
-
-    def heads(x):  # (B, N, H*Dh) -> (B*H, N, Dh)
-        return x.view(b, n, -1, dh).transpose(1, 2).reshape(-1, n, dh)
-
-    q, k, v = heads(sa.query(hidden)), heads(sa.key(hidden)), heads(sa.value(hidden))
-    h = q.shape[0] // b
+    q, k, v = (x.reshape(-1, n, sa.attention_head_size) for x in project_heads(layer, hidden))  # (B*H, N, Dh)
+    h, dh = q.shape[0] // b, sa.attention_head_size
     real = key_mask.to(q.dtype).repeat_interleave(h, dim=0)[:, None, :]  # (B*H, 1, N)
     bias = (real - 1) * torch.finfo(q.dtype).max  # (B*H, 1, N): 0 for real keys, the dtype's minimum for pads
     keys_t = k.transpose(1, 2)  # (B*H, Dh, N)
@@ -135,6 +146,10 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     mask, sizes = attention_mask, None
     for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
         if not method.scores_layer(index, hidden_states.shape[1], n_keep):
+            kernel = method.attention_kernel(index, hidden_states.shape[1])
+            if kernel is not None:  # a core that skips masked work
+                hidden_states = layer.feed_forward_chunk(attention_with_kernel(layer, hidden_states, key_mask, kernel))
+                continue
             allowed = method.allowed_pairs(index, key_mask, hidden_states)  # (B, N, N) or None
             layer_mask = mask if allowed is None else pair_mask(self.config, allowed, hidden_states.dtype)
             hidden_states = layer(hidden_states, layer_mask, **kwargs)  # (B, N, D)

@@ -60,6 +60,15 @@ class ReductionMethod:
         per-head sum of the attention each key receives, a (1 x N) @ (N x N) product per head."""
         return 2 * heads * n_in * n_in if self.scores_from_attention else 0
 
+    def attention_kernel(self, index: int, n: int):
+        """A replacement for the attention core of layer `index` at length n, or None for the model's own.
+        Called as kernel(q, k, v, key_mask, scale=...) on (B, H, N, Dh) tensors."""
+        return None
+
+    def attention_flops(self, index: int, n: int, hidden: int) -> int:
+        """FLOPs of the score and context matmuls (QK^T and PV) of layer `index` on n tokens."""
+        return 4 * n * n * hidden
+
     def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor):
         """(B, N, N) bool attention pattern for layer `index`, or None for the model's own mask."""
         return None

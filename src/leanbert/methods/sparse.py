@@ -1,17 +1,41 @@
 """Sparse attention (Breaking BERT, reconstructed): chosen layers attend along a pattern mask.
 
-Execution here is dense SDPA/eager with the pattern as mask: it changes what the model computes but
-saves no time (DESIGN 1.4: masks alone save nothing); a kernel that skips masked blocks is future work.
+Neighbour (+ global [CLS]) patterns run on the banded kernel (banded.py), which skips the masked work,
+when it computes at most AUTO_MAX_FRACTION of the dense score matrix; every other pattern runs dense
+SDPA/eager with the pattern as a mask, which changes what the model computes but saves no time
+(DESIGN 1.4: masks alone save nothing).
 """
+import functools
+
 import torch
 
-from .. import patterns
+from .. import banded, patterns
 from ..config import SparseConfig
 from .base import ReductionMethod
 
 
+AUTO_MAX_FRACTION = 0.5  # banded wins over masked SDPA below about this share (benchmarks/sparse_speed.py)
+
+
 class SparseMethod(ReductionMethod):
     config_class = SparseConfig
+
+    def uses_banded_kernel(self, index: int, n: int) -> bool:
+        c = self.config
+        if index not in c.layers or not c.is_banded or c.kernel == "masked":
+            return False
+        return c.kernel == "banded" or banded.window_fraction(n, c.width) <= AUTO_MAX_FRACTION
+
+    def attention_kernel(self, index: int, n: int):
+        if not self.uses_banded_kernel(index, n):
+            return None
+        return functools.partial(banded.banded_attention, width=self.config.width, global_first=self.config.global_cls)
+
+    def attention_flops(self, index: int, n: int, hidden: int) -> int:
+        """Score and context matmuls actually computed: the blocks' windows (and [CLS]'s full row) when banded."""
+        if not self.uses_banded_kernel(index, n):
+            return super().attention_flops(index, n, hidden)
+        return 4 * hidden * banded.computed_pairs(n, self.config.width, self.config.global_cls)
 
     def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor):
         """(B, N, N) bool for a patterned layer, None for a layer that keeps full attention."""

@@ -1,0 +1,107 @@
+"""Banded sparse attention vs dense SDPA at 512 tokens on BBC News: attention-layer time and whole-model latency.
+
+    LEANBERT_GLUE_DIR=../shared/data/glue taskset -c 1 .venv/bin/python benchmarks/sparse_speed.py \
+        --checkpoint runs/bbc/dense/best --widths 48,24 --out results/speed/sparse_512.jsonl
+
+One thread. For each neighbour width (plus global [CLS], all layers), the same BBC test documents (padded
+to 512 by their own length, so almost all are full) are timed: layer 0's attention core (softmax(QK^T)V, the
+part a pattern can skip), its whole attention sub-layer (with the Q/K/V/output projections, which no pattern
+touches), and the whole model, for dense SDPA (no pattern), the pattern as a mask on dense SDPA (`kernel=masked`) and the
+banded kernel (`kernel=banded`); the row records the logits' max difference between the two sparse
+executions, the measured sparsity over real tokens and the analytic FLOPs ratio.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils import benchmark
+
+from leanbert import banded, patch, patterns
+from leanbert.api import applied
+from leanbert.bench import make_batches, sample_dataset, time_batches
+from leanbert.config import SparseConfig
+from leanbert.flops import encoder_flops
+from leanbert.methods import build_method
+from leanbert.results import append, versions
+from leanbert.runner import load_split
+
+
+def seconds(fn, min_run_time: float) -> float:
+    fn()
+    return benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=1).blocked_autorange(min_run_time=min_run_time).median
+
+
+def attention_times(model, batch: dict, config: SparseConfig, min_run_time: float) -> dict:
+    """Layer 0's attention sub-layer: dense SDPA, the pattern as an SDPA mask, the banded kernel."""
+    layer = model.bert.encoder.layer[0]
+    with torch.inference_mode():
+        hidden = model.bert.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+        key_mask = batch["attention_mask"].bool()
+        dense_mask = patch.hf_mask(model.config, hidden, key_mask)
+        allowed = build_method(config).allowed_pairs(0, key_mask, hidden)
+        sparse_mask = patch.pair_mask(model.config, allowed, hidden.dtype)
+        kernel = build_method(replace(config, kernel="banded")).attention_kernel(0, hidden.shape[1])
+        out = {"dense": seconds(lambda: layer.attention(hidden, dense_mask), min_run_time),
+               "masked": seconds(lambda: layer.attention(hidden, sparse_mask), min_run_time),
+               "banded": seconds(lambda: patch.attention_with_kernel(layer, hidden, key_mask, kernel), min_run_time)}
+        q, k, v = patch.project_heads(layer, hidden)  # the core alone: softmax(QK^T)V, where the pattern acts
+        out.update(core_dense=seconds(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask[:, None, None, :]), min_run_time),
+                   core_masked=seconds(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None]), min_run_time),
+                   core_banded=seconds(lambda: kernel(q, k, v, key_mask), min_run_time))
+        out["sparsity"] = patterns.sparsity(allowed, key_mask).mean().item()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--checkpoint", default="runs/bbc/dense/best")
+    ap.add_argument("--widths", default="48,24")
+    ap.add_argument("--batch-sizes", default="1,8")
+    ap.add_argument("--examples", default="4,16", help="documents timed per batch size")
+    ap.add_argument("--min-run-time", type=float, default=2.0)
+    ap.add_argument("--out", type=Path, default=Path("results/speed/sparse_512.jsonl"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    tokenizer, model, _, spec, ds, n0 = load_split(args.checkpoint, "bbc", "test", None, 512)
+    c = model.config
+    for bs, n_docs in zip([int(x) for x in args.batch_sizes.split(",")], [int(x) for x in args.examples.split(",")]):
+        batches = make_batches(sample_dataset(ds, n_docs), tokenizer, bs, None)
+        dense_s = time_batches(model, batches, None, args.min_run_time)
+        for width in [int(x) for x in args.widths.split(",")]:
+            masked_cfg = SparseConfig.for_layers(c.num_hidden_layers, width=width, kernel="masked")
+            banded_cfg = SparseConfig.for_layers(c.num_hidden_layers, width=width, kernel="banded")
+            masked_s = time_batches(model, batches, masked_cfg, args.min_run_time)
+            banded_s = time_batches(model, batches, banded_cfg, args.min_run_time)
+            with torch.inference_mode():
+                with applied(model, masked_cfg):
+                    masked_logits = torch.cat([model(**b).logits for b in batches])
+                with applied(model, banded_cfg):
+                    banded_logits = torch.cat([model(**b).logits for b in batches])
+            layer = attention_times(model, batches[0], masked_cfg, args.min_run_time)
+            n = batches[0]["input_ids"].shape[1]
+            flops = {k: encoder_flops(n, c.hidden_size, c.intermediate_size, c.num_hidden_layers,
+                                      build_method(cfg) if cfg else None, c.num_attention_heads)
+                     for k, cfg in (("dense", None), ("banded", banded_cfg))}
+            row = {"task": spec.name, "checkpoint": args.checkpoint, "batch_size": bs, "documents": n_docs,
+                   "length": n, "width": width, "layers": "all", "sparsity": round(layer["sparsity"], 4),
+                   "window_fraction": round(banded.window_fraction(n, width), 4),
+                   "attention_core_seconds": {k: round(layer[f"core_{k}"], 5) for k in ("dense", "masked", "banded")},
+                   "attention_core_speedup_vs_dense": round(layer["core_dense"] / layer["core_banded"], 3),
+                   "attention_layer_seconds": {k: round(layer[k], 5) for k in ("dense", "masked", "banded")},
+                   "attention_speedup_vs_dense": round(layer["dense"] / layer["banded"], 3),
+                   "attention_speedup_vs_masked": round(layer["masked"] / layer["banded"], 3),
+                   "model_seconds": {"dense": round(dense_s, 4), "masked": round(masked_s, 4), "banded": round(banded_s, 4)},
+                   "model_speedup_vs_dense": round(dense_s / banded_s, 3), "model_speedup_vs_masked": round(masked_s / banded_s, 3),
+                   "flops_ratio": round(flops["dense"] / flops["banded"], 3),
+                   "max_abs_logit_diff_banded_vs_masked": float((banded_logits - masked_logits).abs().max()),
+                   "threads": 1, "versions": versions()}
+            print(row, flush=True)
+            append(args.out, row)
+
+
+if __name__ == "__main__":
+    main()
