@@ -8,7 +8,8 @@ to 512 by their own length, so almost all are full) are timed: layer 0's attenti
 part a pattern can skip), its whole attention sub-layer (with the Q/K/V/output projections, which no pattern
 touches), and the whole model, for dense SDPA (no pattern), the pattern as a mask on dense SDPA (`kernel=masked`) and the
 banded kernel (`kernel=banded`); the row records the logits' max difference between the two sparse
-executions, the measured sparsity over real tokens and the analytic FLOPs ratio.
+executions, the measured sparsity over real tokens and the analytic FLOPs ratio. Then ACC profiles alone and
+composed with the first width's pattern (masked and banded), whole-model latency against the same dense run.
 """
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ from torch.utils import benchmark
 from leanbert import banded, patch, patterns
 from leanbert.api import applied
 from leanbert.bench import make_batches, sample_dataset, time_batches
-from leanbert.config import SparseConfig
+from leanbert.config import ACCConfig, SparseConfig
 from leanbert.flops import encoder_flops
 from leanbert.methods import build_method
 from leanbert.results import append, versions
 from leanbert.runner import load_split
+from leanbert.schedule import solve_fractions
 
 
 def seconds(fn, min_run_time: float) -> float:
@@ -62,6 +64,7 @@ def main() -> None:
     ap.add_argument("--widths", default="48,24")
     ap.add_argument("--batch-sizes", default="1,8")
     ap.add_argument("--examples", default="4,16", help="documents timed per batch size")
+    ap.add_argument("--acc-speedups", default="2,3", help="ACC targets timed alone and composed with the first width")
     ap.add_argument("--min-run-time", type=float, default=2.0)
     ap.add_argument("--out", type=Path, default=Path("results/speed/sparse_512.jsonl"))
     args = ap.parse_args()
@@ -98,6 +101,26 @@ def main() -> None:
                    "model_speedup_vs_dense": round(dense_s / banded_s, 3), "model_speedup_vs_masked": round(masked_s / banded_s, 3),
                    "flops_ratio": round(flops["dense"] / flops["banded"], 3),
                    "max_abs_logit_diff_banded_vs_masked": float((banded_logits - masked_logits).abs().max()),
+                   "threads": 1, "versions": versions()}
+            print(row, flush=True)
+            append(args.out, row)
+        for target in [float(x) for x in args.acc_speedups.split(",") if x]:  # composed with ACC token reduction
+            acc = ACCConfig(keep_fractions=solve_fractions(target, c.num_hidden_layers, n0, c.hidden_size, c.intermediate_size))
+            width = int(args.widths.split(",")[0])
+            composed = {kernel: acc.replace(pattern=SparseConfig.for_layers(c.num_hidden_layers, width=width, kernel=kernel))
+                        for kernel in ("masked", "banded")}
+            times = {"acc": time_batches(model, batches, acc, args.min_run_time),
+                     **{f"acc+{k}": time_batches(model, batches, cfg, args.min_run_time) for k, cfg in composed.items()}}
+            with torch.inference_mode():
+                logits = {}
+                for k, cfg in composed.items():
+                    with applied(model, cfg):
+                        logits[k] = torch.cat([model(**b).logits for b in batches])
+            row = {"task": spec.name, "checkpoint": args.checkpoint, "batch_size": bs, "documents": n_docs,
+                   "composed_with": "acc", "target_speedup": target, "width": width, "layers": "all",
+                   "model_seconds": {"dense": round(dense_s, 4), **{k: round(t, 4) for k, t in times.items()}},
+                   "speedup_vs_dense": {k: round(dense_s / t, 3) for k, t in times.items()},
+                   "max_abs_logit_diff_banded_vs_masked": float((logits["banded"] - logits["masked"]).abs().max()),
                    "threads": 1, "versions": versions()}
             print(row, flush=True)
             append(args.out, row)

@@ -4,10 +4,13 @@ For the pattern |i - j| <= width (plus [CLS] attended by every query and attendi
 `global_first`), queries are processed in blocks of `block`; a block [s, e) only needs the keys in the window
 [s - width, e + width), plus key 0. Each block is one SDPA call on (block x window) instead of
 (block x N), so at 512 tokens and width 48 the attention core does about a third of the dense work.
+[CLS]'s own row (when global) is one more block, over every key.
 Output equals masked dense attention (patterns.finalize semantics) on every real query; padded queries
 get finite values that nothing reads (pads are never keys).
 """
 from __future__ import annotations
+
+from typing import Iterator, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -15,43 +18,61 @@ import torch.nn.functional as F
 DEFAULT_BLOCK = 64
 
 
+class QueryBlock(NamedTuple):
+    start: int  # queries [start, stop)
+    stop: int
+    keys: slice | torch.Tensor  # the keys they may see: a contiguous window, or an index tensor
+    n_keys: int
+
+
+def query_blocks(n: int, width: int, global_first: bool, block: int = DEFAULT_BLOCK, device=None) -> Iterator[QueryBlock]:
+    """The blocks in query order; with `global_first`, [CLS]'s row comes first, over all keys."""
+    first = 0
+    if global_first:
+        yield QueryBlock(0, 1, slice(0, n), n)
+        first = 1
+    for start in range(first, n, block):
+        stop = min(n, start + block)
+        lo, hi = max(0, start - width), min(n, stop + width)
+        if global_first and lo > 0:  # [CLS] is a key for every query
+            yield QueryBlock(start, stop, torch.cat([torch.zeros(1, dtype=torch.long, device=device),
+                                                      torch.arange(lo, hi, device=device)]), hi - lo + 1)
+        else:
+            yield QueryBlock(start, stop, slice(lo, hi), hi - lo)
+
+
+def key_positions(blk: QueryBlock, device=None) -> torch.Tensor:
+    keys = blk.keys
+    return torch.arange(keys.start, keys.stop, device=device) if isinstance(keys, slice) else keys
+
+
+def block_allowed(blk: QueryBlock, width: int, global_first: bool, key_mask: torch.Tensor) -> torch.Tensor:
+    """(B, c, L) bool: the pattern inside one block, pads excluded, no row left empty."""
+    rows = torch.arange(blk.start, blk.stop, device=key_mask.device)
+    keys = key_positions(blk, key_mask.device)
+    allowed = (rows[:, None] - keys[None, :]).abs() <= width  # the band, diagonal included
+    if global_first:
+        allowed = allowed | (keys == 0)[None, :] | (rows == 0)[:, None]
+    allowed = allowed[None] & key_mask[:, keys][:, None, :]  # (B, c, L): no pad key
+    return allowed | ~allowed.any(dim=-1, keepdim=True)  # a pad query with no real key in reach: any key, finite
+
+
+def computed_pairs(n: int, width: int, global_first: bool, block: int = DEFAULT_BLOCK) -> int:
+    """Query-key pairs the kernel scores (each costs 2 x Dh FLOPs in QK^T and again in PV, per head)."""
+    return sum((b.stop - b.start) * b.n_keys for b in query_blocks(n, width, global_first, block))
+
+
 def window_fraction(n: int, width: int, block: int = DEFAULT_BLOCK) -> float:
     """Share of the dense (N x N) score matrix the blocked kernel computes: the cost model `auto` uses."""
     return computed_pairs(n, width, True, block) / (n * n) if n > 0 else 1.0
 
 
-def block_windows(n: int, width: int, global_first: bool, block: int = DEFAULT_BLOCK):
-    """(start, stop, lo, hi, with_cls) for each query block: queries [start, stop) see keys [lo, hi) (+ key 0)."""
-    for start in range(0, n, block):
-        stop = min(n, start + block)
-        lo, hi = max(0, start - width), min(n, stop + width)
-        yield start, stop, lo, hi, global_first and lo > 0
-
-
-def computed_pairs(n: int, width: int, global_first: bool, block: int = DEFAULT_BLOCK) -> int:
-    """Query-key pairs the kernel scores (each costs 2 x Dh FLOPs in QK^T and again in PV, per head)."""
-    pairs = sum((stop - start) * (hi - lo + cls) for start, stop, lo, hi, cls in block_windows(n, width, global_first, block))
-    return pairs + (n if global_first else 0)  # [CLS]'s full row
-
-
 def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor, width: int,
                      global_first: bool = True, scale: float | None = None, block: int = DEFAULT_BLOCK) -> torch.Tensor:
     """q, k, v (B, H, N, Dh); key_mask (B, N) bool. Returns the attention context (B, H, N, Dh)."""
-    b, h, n, dh = q.shape
-    pos = torch.arange(n, device=q.device)
     outs = []
-    for start, stop, lo, hi, with_cls in block_windows(n, width, global_first, block):
-        keys = torch.cat([pos[:1], pos[lo:hi]]) if with_cls else pos[lo:hi]  # [CLS] is a key for every query
-        rows = pos[start:stop]
-        allowed = (rows[:, None] - keys[None, :]).abs() <= width  # (c, L): the band, diagonal included
-        if global_first:
-            allowed = allowed | (keys == 0)[None, :]
-        allowed = allowed[None, None] & key_mask[:, keys][:, None, None, :]  # (B, 1, c, L): no pad key
-        allowed = allowed | ~allowed.any(dim=-1, keepdim=True)  # a pad query with no real key in reach: any key, finite
-        k_blk, v_blk = (k[:, :, keys], v[:, :, keys]) if with_cls else (k[:, :, lo:hi], v[:, :, lo:hi])
-        outs.append(F.scaled_dot_product_attention(q[:, :, start:stop], k_blk, v_blk, attn_mask=allowed, scale=scale))
-    out = torch.cat(outs, dim=2)  # (B, H, N, Dh)
-    if global_first:  # [CLS] attends to every real key
-        row0 = F.scaled_dot_product_attention(q[:, :, :1], k, v, attn_mask=key_mask[:, None, None, :], scale=scale)
-        out = torch.cat([row0, out[:, :, 1:]], dim=2)
-    return out
+    for blk in query_blocks(q.shape[2], width, global_first, block, q.device):
+        allowed = block_allowed(blk, width, global_first, key_mask)[:, None]  # (B, 1, c, L)
+        outs.append(F.scaled_dot_product_attention(q[:, :, blk.start:blk.stop], k[:, :, blk.keys], v[:, :, blk.keys],
+                                                   attn_mask=allowed, scale=scale))
+    return torch.cat(outs, dim=2)  # (B, H, N, Dh)

@@ -144,7 +144,7 @@ def evaluate(
     dense_score: Optional[float] = typer.Option(None, help="score of the dense model on this split, for the row"),
     score: str = typer.Option("acc", help="ACC score: acc or value_norm"),
     variant: str = typer.Option("", help="free-form label stored in each row's 'variant' field"),
-    width: int = typer.Option(0, help="sparse: neighbour width"),
+    width: int = typer.Option(0, help="sparse: neighbour width (with acc/power/tome: a pattern composed with the reduction)"),
     n_random: int = typer.Option(0, "--random", help="sparse: random keys per query"),
     global_cls: bool = typer.Option(True, help="sparse: [CLS] attends and is attended everywhere"),
     lexical_top: int = typer.Option(0, help="sparse: most similar tokens per query"),

@@ -36,12 +36,15 @@ class ReductionConfig:
     keep_counts: tuple[int, ...] | None = None
     keep_fractions: tuple[float, ...] | None = None
     min_tokens: int = 1
+    pattern: "SparseConfig | None" = None  # a sparse attention pattern run together with the reduction
 
     def __post_init__(self):
         for name in ("keep_counts", "keep_fractions"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
+        if isinstance(self.pattern, dict):  # from JSON
+            object.__setattr__(self, "pattern", config_from_dict(self.pattern))
         self.validate()
 
     def validate(self) -> None:
@@ -61,13 +64,22 @@ class ReductionConfig:
                 _check(isinstance(f, (int, float)) and math.isfinite(f) and 0 < f <= 1, "keep_fractions",
                        f"every fraction must be in (0, 1], got {f!r}")
             _check(_non_increasing(self.keep_fractions), "keep_fractions", "fractions must not increase over layers")
+        if self.pattern is not None:
+            _check(isinstance(self.pattern, SparseConfig) and self.method != "sparse", "pattern",
+                   "must be a SparseConfig, on a token-reduction config")
+            _check(self.pattern.num_layers == self.num_layers, "pattern",
+                   f"has {self.pattern.num_layers} layers, the profile {self.num_layers}")
 
     @property
     def num_layers(self) -> int:
         return len(self.keep_counts if self.keep_counts is not None else self.keep_fractions)
 
     def to_dict(self) -> dict:
-        out = dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if out["pattern"] is None:
+            del out["pattern"]  # configs without a pattern keep the JSON they always had
+        else:
+            out["pattern"] = self.pattern.to_dict()
         out["format_version"] = FORMAT_VERSION
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 

@@ -47,6 +47,8 @@ def exportable_config(config):
         raise ConfigError(f"invalid config field 'method': {config.method!r} cannot be exported to ONNX "
                           f"(its token counts depend on comparisons of the length); exportable: dense, "
                           f"{', '.join(EXPORTABLE_METHODS)}")
+    if config.pattern is not None:
+        raise ConfigError("invalid config field 'pattern': a sparse pattern composed with the reduction cannot be exported")
     if config.keep_counts is not None and min(config.keep_counts) < 2:
         raise ConfigError("invalid config field 'keep_counts': ONNX export needs every layer to keep >= 2 tokens")
     return config if config.min_tokens >= 2 else dataclasses.replace(config, min_tokens=2)

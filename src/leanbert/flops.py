@@ -14,8 +14,8 @@ def encoder_flops(n0: int, hidden: int, ffn: int, num_layers: int, method=None, 
     for index, n_keep in enumerate(plan):
         reduces = method is not None and method.scores_layer(index, n_in, n_keep)
         n_out = method.tokens_after(n_in, n_keep) if reduces else n_in
-        total += layer_flops(n_in, n_out, hidden, ffn) + (method.overhead_flops(n_in, hidden, heads) if reduces else 0)
-        if method is not None:  # a kernel that skips masked work (banded sparse attention) counts what it computes
+        total += layer_flops(n_in, n_out, hidden, ffn) + (method.overhead_flops(index, n_in, hidden, heads) if reduces else 0)
+        if method is not None:  # banded attention skips masked work: count the pairs it does score
             total += method.attention_flops(index, n_in, hidden) - 4 * n_in * n_in * hidden
         n_in = n_out
     return total

@@ -14,7 +14,7 @@ import torch
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 
-from . import scoring
+from . import banded, scoring
 from .errors import ConfigError
 
 METHOD_ATTR = "_leanbert_method"
@@ -99,7 +99,14 @@ def attention_with_kernel(layer, hidden: torch.Tensor, key_mask: torch.Tensor, k
 QUERY_CHUNK = 64  # queries per block in scoring layers: (B*H, 64, N) probabilities at a time
 
 
-def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, chunk: int = QUERY_CHUNK):
+def pattern_bias(allowed: torch.Tensor, heads: int, dtype) -> torch.Tensor:
+    """(B, c, N) bool -> (B*H, c, N) additive: 0 where allowed, the dtype's minimum elsewhere."""
+    bias = (allowed.to(dtype) - 1) * torch.finfo(dtype).max
+    return bias.repeat_interleave(heads, dim=0)
+
+
+def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, chunk: int = QUERY_CHUNK,
+                         allowed: torch.Tensor | None = None, band: tuple[int, bool] | None = None):
     """BertAttention (self-attention + output projection + residual LayerNorm) computed explicitly, so that
     the statistics the scores need come out. Returns output (B, N, D), AttentionStats, values (B, H, N, Dh).
 
@@ -107,8 +114,11 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
     for the context and folded into the per-key sums, then dropped, so the (B, H, N, N) matrix never exists
     (at 512 tokens, batch 32, it is 400 MB and made a scoring layer about 3x slower than SDPA; blocked, about
     1.6x). The key mask enters the same GEMM as the logits (baddbmm). With a symbolic length (export) there is
-    one block.
+    one block. `allowed` (B, N, N), a sparse pattern (patterns.finalize form), restricts each query's keys;
+    `band` (width, global_first) does the same for a neighbour pattern while scoring only the keys in reach.
     """
+    if band is not None:
+        return _banded_attention_with_stats(layer, hidden, key_mask, *band)
     sa = layer.attention.self
     b, n, _ = hidden.shape
     q, k, v = (x.reshape(-1, n, sa.attention_head_size) for x in project_heads(layer, hidden))  # (B*H, N, Dh)
@@ -120,7 +130,8 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
     contexts, selfs, received = [], [], torch.zeros_like(real)
     for start in starts:
         stop = n if isinstance(n, torch.SymInt) else min(n, start + chunk)
-        probs = torch.baddbmm(bias, q[:, start:stop], keys_t, alpha=sa.scaling).softmax(dim=-1)  # (B*H, c, N)
+        block_bias = bias if allowed is None else pattern_bias(allowed[:, start:stop], h, q.dtype)
+        probs = torch.baddbmm(block_bias, q[:, start:stop], keys_t, alpha=sa.scaling).softmax(dim=-1)  # (B*H, c, N)
         contexts.append(torch.bmm(sa.dropout(probs), v))  # (B*H, c, Dh)
         received = torch.baddbmm(received, real[:, :, start:stop], probs)  # (B*H, 1, N): + sum over real queries
         selfs.append(torch.diagonal(probs[:, :, start:stop], dim1=1, dim2=2))  # (B*H, c)
@@ -128,6 +139,38 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
     self_attention = torch.cat(selfs, dim=1).view(b, h, n) * key_mask[:, None, :]
     stats = scoring.AttentionStats(received.view(b, h, n), self_attention)
     return layer.attention.output(context, hidden), stats, v.view(b, h, n, dh)
+
+
+def _attention_sublayer(config, method, index, layer, hidden, key_mask, mask):
+    """The attention sub-layer where no scores are needed: the banded kernel when the pattern allows it,
+    else the model's own kernel with the pattern (or the plain padding mask) as its mask."""
+    kernel = method.attention_kernel(index, hidden.shape[1])
+    if kernel is not None:
+        return attention_with_kernel(layer, hidden, key_mask, kernel)
+    allowed = method.allowed_pairs(index, key_mask, hidden)  # (B, N, N) or None
+    return layer.attention(hidden, mask if allowed is None else pair_mask(config, allowed, hidden.dtype))[0]
+
+
+def _banded_attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, width: int, global_first: bool):
+    """attention_with_stats for a neighbour (+ global) pattern: each query block scores only its key window."""
+    sa = layer.attention.self
+    b, n, _ = hidden.shape
+    q, k, v = (x.reshape(-1, n, sa.attention_head_size) for x in project_heads(layer, hidden))  # (B*H, N, Dh)
+    h = q.shape[0] // b
+    real = key_mask.to(q.dtype).repeat_interleave(h, dim=0)[:, None, :]  # (B*H, 1, N)
+    contexts, selfs, received = [], [], torch.zeros_like(real)
+    for blk in banded.query_blocks(n, width, global_first, device=hidden.device):
+        keys = banded.key_positions(blk, hidden.device)  # (L,)
+        bias = pattern_bias(banded.block_allowed(blk, width, global_first, key_mask), h, q.dtype)  # (B*H, c, L)
+        probs = torch.baddbmm(bias, q[:, blk.start:blk.stop], k[:, blk.keys].transpose(1, 2), alpha=sa.scaling).softmax(dim=-1)
+        contexts.append(torch.bmm(sa.dropout(probs), v[:, blk.keys]))  # (B*H, c, Dh)
+        received = received.index_add(2, keys, torch.bmm(real[:, :, blk.start:blk.stop], probs))  # + sum over real queries
+        own = torch.searchsorted(keys, torch.arange(blk.start, blk.stop, device=hidden.device))  # each query's own key
+        selfs.append(probs.gather(2, own[None, :, None].expand(probs.shape[0], -1, 1))[..., 0])  # (B*H, c)
+    context = torch.cat(contexts, dim=1).view(b, h, n, -1).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
+    self_attention = torch.cat(selfs, dim=1).view(b, h, n) * key_mask[:, None, :]
+    stats = scoring.AttentionStats(received.view(b, h, n), self_attention)
+    return layer.attention.output(context, hidden), stats, v.view(b, h, n, -1)
 
 
 def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
@@ -146,19 +189,21 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     mask, sizes = attention_mask, None
     for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
         if not method.scores_layer(index, hidden_states.shape[1], n_keep):
-            kernel = method.attention_kernel(index, hidden_states.shape[1])
-            if kernel is not None:  # a core that skips masked work
+            kernel = method.attention_kernel(index, hidden_states.shape[1]) if method.patterned(index) else None
+            if kernel is not None:  # banded sparse attention: skips the masked work
                 hidden_states = layer.feed_forward_chunk(attention_with_kernel(layer, hidden_states, key_mask, kernel))
                 continue
-            allowed = method.allowed_pairs(index, key_mask, hidden_states)  # (B, N, N) or None
+            allowed = method.allowed_pairs(index, key_mask, hidden_states) if method.patterned(index) else None
             layer_mask = mask if allowed is None else pair_mask(self.config, allowed, hidden_states.dtype)
-            hidden_states = layer(hidden_states, layer_mask, **kwargs)  # (B, N, D)
+            hidden_states = layer(hidden_states, layer_mask, **kwargs)  # (B, N, D): the layer as Hugging Face runs it
             continue
+        band = method.band(index, hidden_states.shape[1])  # a composed banded pattern skips work here too
         if method.scores_from_attention:
-            attended, stats, values = attention_with_stats(layer, hidden_states, key_mask)
+            allowed = None if band else method.allowed_pairs(index, key_mask, hidden_states)  # a composed pattern
+            attended, stats, values = attention_with_stats(layer, hidden_states, key_mask, allowed=allowed, band=band)
             scores = method.score(stats, key_mask, values, layer.attention.output.dense.weight)  # (B, N)
         else:
-            attended, scores = layer.attention(hidden_states, mask)[0], None  # the model's own kernel
+            attended, scores = _attention_sublayer(self.config, method, index, layer, hidden_states, key_mask, mask), None
         attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
         hidden_states = layer.feed_forward_chunk(attended)  # (B, N', D)
         use_sizes = sizes is not None and method.uses_sizes()

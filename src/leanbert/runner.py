@@ -54,8 +54,18 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
     if method in profiled:  # one geometric profile per target speedup, solved at the task's length
         if not speedups:
             raise ConfigError(f"invalid config field 'speedup': --method {method} needs --speedup, e.g. 1,2,3")
-        return [(s, profiled[method](solve_fractions(s, layers, n0, hidden, ffn))) for s in speedups]
+        composed = _composed_pattern(pattern, layers)
+        return [(s, profiled[method](solve_fractions(s, layers, n0, hidden, ffn)).replace(pattern=composed)) for s in speedups]
     raise ConfigError(f"invalid config field 'method': unknown method {method!r} (dense, acc, power, tome, saved)")
+
+
+def _composed_pattern(pattern: dict | None, layers: int):
+    """A sparse pattern to run with a reduction method, when the sparse options ask for one."""
+    pattern = dict(pattern or {})
+    if not any(pattern.get(k, 0) > 0 for k in ("width", "n_random", "lexical_top")):
+        return None
+    start = (pattern.pop("from_layers", None) or [0])[0]
+    return SparseConfig.for_layers(layers, range(start, layers), **pattern)
 
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
@@ -101,7 +111,8 @@ def _variant(method: str, cfg) -> str:
     if cfg.method == "fca":
         return f"fca-k{cfg.coarse}-{cfg.merge}" + ("-div" if cfg.divide_by_count else "")
     score = getattr(cfg, "score", "acc")
-    return cfg.method if score == "acc" else f"{cfg.method}-{score}"
+    name = cfg.method if score == "acc" else f"{cfg.method}-{score}"
+    return name + ("+" + _variant("sparse", cfg.pattern) if cfg.pattern is not None else "")
 
 
 def mean_sparsity(method, model, ds) -> float:

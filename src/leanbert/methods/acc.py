@@ -16,6 +16,6 @@ class ACCMethod(ReductionMethod):
             return scoring.value_norm_score(stats, values, out_weight, key_mask)
         return scoring.acc_score(stats, key_mask)
 
-    def overhead_flops(self, n_in, hidden, heads):
+    def overhead_flops(self, index, n_in, hidden, heads):
         value_norm = 2 * n_in * hidden * hidden if self.config.score == "value_norm" else 0  # v_j W_O per token
-        return super().overhead_flops(n_in, hidden, heads) + value_norm
+        return super().overhead_flops(index, n_in, hidden, heads) + value_norm

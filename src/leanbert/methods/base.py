@@ -18,6 +18,11 @@ class ReductionMethod:
 
     def __init__(self, config: ReductionConfig):
         self.config = config
+        self.pattern = None  # the method of a sparse pattern composed with this reduction, if any
+        if config.pattern is not None:
+            from .sparse import SparseMethod  # late import: sparse builds on this module
+
+            self.pattern = SparseMethod(config.pattern)
         fractions = config.keep_fractions
         self.rationals = None if fractions is None else schedule.monotone_rationals(tuple(fractions))
 
@@ -55,23 +60,39 @@ class ReductionMethod:
         """Sequence length after a reducing layer."""
         return n_keep
 
-    def overhead_flops(self, n_in: int, hidden: int, heads: int) -> int:
+    def overhead_flops(self, index: int, n_in: int, hidden: int, heads: int) -> int:
         """Matmul FLOPs a reducing layer adds beyond the dense layer's (per example): by default the
-        per-head sum of the attention each key receives, a (1 x N) @ (N x N) product per head."""
-        return 2 * heads * n_in * n_in if self.scores_from_attention else 0
+        per-head sum of the attention each key receives, a (1 x N) @ (N x N) product per head (over the
+        pairs actually scored, when a banded pattern limits them)."""
+        return 2 * heads * self.attention_pairs(index, n_in) if self.scores_from_attention else 0
+
+    # A composed sparse pattern answers the three questions below; the pattern applies to the current
+    # (possibly reduced) sequence, so "neighbour" means neighbour among the tokens still present.
 
     def attention_kernel(self, index: int, n: int):
-        """A replacement for the attention core of layer `index` at length n, or None for the model's own.
-        Called as kernel(q, k, v, key_mask, scale=...) on (B, H, N, Dh) tensors."""
-        return None
+        """A replacement for the attention core of non-reducing layer `index` at length n, or None for the
+        model's own. Called as kernel(q, k, v, key_mask, scale=...) on (B, H, N, Dh) tensors."""
+        return self.pattern.attention_kernel(index, n) if self.pattern else None
+
+    def patterned(self, index: int) -> bool:
+        """Whether layer `index` attends along a sparse pattern."""
+        return self.pattern is not None and self.pattern.patterned(index)
+
+    def band(self, index: int, n: int):
+        """(width, global_first) when layer `index` at length n attends along a band only, else None."""
+        return self.pattern.band(index, n) if self.pattern else None
+
+    def attention_pairs(self, index: int, n: int) -> int:
+        """Query-key pairs layer `index` scores on n tokens (n^2 unless a banded pattern skips some)."""
+        return self.pattern.attention_pairs(index, n) if self.pattern else n * n
 
     def attention_flops(self, index: int, n: int, hidden: int) -> int:
         """FLOPs of the score and context matmuls (QK^T and PV) of layer `index` on n tokens."""
-        return 4 * n * n * hidden
+        return 4 * hidden * self.attention_pairs(index, n)
 
     def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor):
         """(B, N, N) bool attention pattern for layer `index`, or None for the model's own mask."""
-        return None
+        return self.pattern.allowed_pairs(index, key_mask, hidden) if self.pattern else None
 
     def score(self, stats: scoring.AttentionStats, key_mask: torch.Tensor, values=None, out_weight=None) -> torch.Tensor:
         return scoring.attention_received(stats, key_mask)  # (B, N)

@@ -13,7 +13,6 @@ from .. import banded, patterns
 from ..config import SparseConfig
 from .base import ReductionMethod
 
-
 AUTO_MAX_FRACTION = 0.5  # banded wins over masked SDPA below about this share (benchmarks/sparse_speed.py)
 
 
@@ -26,16 +25,20 @@ class SparseMethod(ReductionMethod):
             return False
         return c.kernel == "banded" or banded.window_fraction(n, c.width) <= AUTO_MAX_FRACTION
 
-    def attention_kernel(self, index: int, n: int):
-        if not self.uses_banded_kernel(index, n):
-            return None
-        return functools.partial(banded.banded_attention, width=self.config.width, global_first=self.config.global_cls)
+    def patterned(self, index: int) -> bool:
+        return index in self.config.layers
 
-    def attention_flops(self, index: int, n: int, hidden: int) -> int:
-        """Score and context matmuls actually computed: the blocks' windows (and [CLS]'s full row) when banded."""
-        if not self.uses_banded_kernel(index, n):
-            return super().attention_flops(index, n, hidden)
-        return 4 * hidden * banded.computed_pairs(n, self.config.width, self.config.global_cls)
+    def band(self, index: int, n: int):
+        """(width, global_first) when layer `index` at length n runs banded, else None."""
+        return (self.config.width, self.config.global_cls) if self.uses_banded_kernel(index, n) else None
+
+    def attention_kernel(self, index: int, n: int):
+        band = self.band(index, n)
+        return None if band is None else functools.partial(banded.banded_attention, width=band[0], global_first=band[1])
+
+    def attention_pairs(self, index: int, n: int) -> int:
+        band = self.band(index, n)
+        return n * n if band is None else banded.computed_pairs(n, *band)
 
     def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor):
         """(B, N, N) bool for a patterned layer, None for a layer that keeps full attention."""

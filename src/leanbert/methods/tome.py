@@ -22,7 +22,7 @@ class TomeMethod(ReductionMethod):
             out.append(n)
         return out
 
-    def overhead_flops(self, n_in, hidden, heads):
+    def overhead_flops(self, index, n_in, hidden, heads):
         return 2 * ((n_in + 1) // 2) * (n_in // 2) * hidden  # cosine similarity between the two sets
 
     def reduce(self, hidden, key_mask, scores, n_keep, index=0, sizes=None):
