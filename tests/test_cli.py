@@ -143,3 +143,25 @@ def test_finetune_and_evaluate_on_users_own_csv_files(tmp_path, tiny_model_dir):
 def test_custom_task_without_files_is_a_clear_error():
     result = run_cli("finetune", "-o", "/tmp/never")
     assert result.returncode == 2 and "--train-file" in result.stderr
+
+
+def test_evaluate_acc_composed_with_a_pattern(tmp_path, tiny_model_dir, glue_dir):
+    r = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir", str(glue_dir),
+                                 "--method", "acc", "--speedup", "1.5", "--width", "1", "--max-length", "16"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.output.strip().splitlines()[-1])
+    assert row["config"]["pattern"]["width"] == 1 and row["variant"] == "acc+sparse-w1-r0-g-from0"
+
+
+def test_export_command_writes_a_verified_graph_and_refuses_tome(tmp_path, tiny_model_dir):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "m.onnx"
+    r = CliRunner().invoke(app, ["export", str(tiny_model_dir), "-o", str(out), "--method", "acc", "--speedup", "2",
+                                 "--profile-length", "32", "--verify-lengths", "7,20"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output.strip().splitlines()[-1])
+    assert out.is_file() and (tmp_path / "m.onnx.json").is_file() and len(info["checks"]) == 4
+    result = run_cli("export", tiny_model_dir, "-o", tmp_path / "t.onnx", "--method", "tome", "--speedup", "2",
+                     "--profile-length", "32")
+    assert result.returncode == 2 and result.stderr.strip().startswith("error: invalid config field 'method'")
+    assert "Traceback" not in result.stderr and not (tmp_path / "t.onnx").exists()

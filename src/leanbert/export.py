@@ -140,6 +140,7 @@ def onnx_session(path, threads: int | None = None):
 
 def export_and_verify(model, path, lengths=(7, 33, 100), example_length: int = 16) -> dict:
     """Export, check at `lengths` (none equal to the example's), and write PATH.json with what was checked."""
+    exportable_config(current_config(model))  # refuse an unexportable config before anything else
     if example_length in lengths:
         raise ConfigError(f"invalid config field 'lengths': verify at lengths other than the example's ({example_length})")
     too_long = [n for n in lengths if not 2 <= n <= model.config.max_position_embeddings]
