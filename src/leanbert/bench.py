@@ -71,7 +71,7 @@ class SpeedBench:
                 t = self._time(batches, config)
                 out[protocol][str(bs)] = round(self.dense[bs][protocol] / t, 3)
                 out["seconds"][f"{protocol}_bs{bs}"] = {"method": round(t, 5), "dense": round(self.dense[bs][protocol], 5)}
-                if bs in self.latency and config is not None:
+                if bs in self.latency and config is not None and config.method != "ltp":  # LTP: no static plan to predict from
                     lengths = [b["input_ids"].shape[1] for b in batches]
                     pred = self.latency[bs].predicted_speedup(lengths, build_method(config), self.num_layers)
                     out.setdefault("calibrated", {}).setdefault(protocol, {})[str(bs)] = round(pred, 3)

@@ -129,6 +129,29 @@ def fca(
 
 
 @app.command()
+def ltp(
+    task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="ltp-soft/ and ltp/ go here"),
+    data_dir: Optional[str] = None,
+    ltp_lambda: float = typer.Option(0.2, "--lambda", help="penalty on the mean soft fraction of tokens kept"),
+    lr_soft: float = typer.Option(1e-2, help="learning rate of the thresholds"),
+    temperature: float = typer.Option(0.1, help="soft mask temperature (importance units: 1.0 = an average token)"),
+    epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
+    max_length: Optional[int] = None, threads: Optional[int] = None,
+):
+    """LTP peer: learn per-layer thresholds (soft stage), then fine-tune with hard threshold pruning."""
+    from .pipeline import ltp_pipeline
+    from .train import FinetuneArgs
+
+    _set_threads(threads)
+    if not temperature > 0 or not ltp_lambda >= 0:
+        raise LeanbertError("--temperature must be > 0 and --lambda >= 0")
+    base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
+                        batch_size=batch_size, lr=lr, seed=seed, max_length=max_length)
+    typer.echo(json.dumps(ltp_pipeline(base, ltp_lambda, lr_soft, temperature)))
+
+
+@app.command()
 def evaluate(
     checkpoint: str = typer.Option(..., help="a fine-tuned model directory"),
     task: str = typer.Option("custom", help="a named task, or custom with --dev-file/--test-file"),

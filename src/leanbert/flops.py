@@ -35,3 +35,21 @@ def mean_gflops(lengths: list[int], hf_config, method=None) -> float:
     hidden, ffn, layers, heads = model_dims(hf_config)
     total = sum(encoder_flops(n, hidden, ffn, layers, method, heads) + head_flops(hidden, hf_config.num_labels) for n in lengths)
     return total / max(1, len(lengths)) / 1e9
+
+
+def counted_gflops(model, ds, max_examples: int = 200) -> float:
+    """Mean GFLOPs per example counted by FlopCounterMode, each example alone (batch 1, no padding): for
+    methods whose token counts depend on the data (LTP), where no analytic count exists. SDPA runs on its
+    math backend here, because FlopCounterMode has no formula for the CPU flash kernel."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    total, n = 0, min(max_examples, len(ds))
+    with torch.inference_mode(), sdpa_kernel([SDPBackend.MATH]):
+        for features in ds.features[:n]:
+            inputs = {k: torch.tensor([v]) for k, v in features.items()}
+            with FlopCounterMode(display=False) as counter:
+                model(**inputs)
+            total += counter.get_total_flops()
+    return total / max(1, n) / 1e9

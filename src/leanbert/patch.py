@@ -205,7 +205,7 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
         else:
             attended, scores = _attention_sublayer(self.config, method, index, layer, hidden_states, key_mask, mask), None
         attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
-        hidden_states = layer.feed_forward_chunk(attended)  # (B, N', D)
+        hidden_states = method.finish_layer(layer.feed_forward_chunk(attended), sizes)  # (B, N', D)
         use_sizes = sizes is not None and method.uses_sizes()
         mask = proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes else hf_mask(self.config, hidden_states, key_mask)
     return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)

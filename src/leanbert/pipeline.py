@@ -37,3 +37,17 @@ def reduction_pipeline(base: FinetuneArgs, retention_lambda: float, lr_soft: flo
                                apply_config=config.to_dict()), progress)
     return {"variant": name, "keep_counts": counts, "config": config.to_dict(), "search_best": search["best_score"],
             "retrain_best": retrain["best_score"], "checkpoint": str(out / name / "best")}
+
+
+def ltp_pipeline(base: FinetuneArgs, ltp_lambda: float, lr_soft: float, temperature: float = 0.1,
+                 progress: bool = True) -> dict:
+    """LTP: the soft stage learns per-layer thresholds (OUTPUT/ltp-soft), then the model is fine-tuned with
+    hard pruning at those thresholds (OUTPUT/ltp). `base.model` is the fine-tuned dense checkpoint."""
+    out = Path(base.output_dir)
+    soft = finetune(replace(base, output_dir=str(out / "ltp-soft"), ltp_lambda=ltp_lambda, ltp_temperature=temperature,
+                            lr_soft=lr_soft), progress)
+    config = soft["ltp_config"]
+    hard = finetune(replace(base, output_dir=str(out / "ltp"), model=str(out / "ltp-soft" / "best"), apply_config=config),
+                    progress)
+    return {"variant": "ltp", "config": config, "soft_best": soft["best_score"], "hard_best": hard["best_score"],
+            "checkpoint": str(out / "ltp" / "best")}

@@ -9,7 +9,7 @@ from .config import ACCConfig, PowerConfig, SparseConfig, TomeConfig
 from .data import load_task
 from .errors import ConfigError
 from .evaluation import evaluate
-from .flops import mean_gflops
+from .flops import counted_gflops, mean_gflops
 from .methods import build_method
 from .models import backbone_name, load_classifier, load_tokenizer
 from .results import make_row
@@ -87,14 +87,20 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
         with applied(model, cfg):
             result = evaluate(model, tokenizer, ds, spec)
         m = build_method(cfg) if cfg is not None else None
-        plan = m.plan(n0) if m else None
+        data_dependent = cfg is not None and cfg.method == "ltp"  # counts vary per example: count, don't derive
+        plan = m.plan(n0) if m and not data_dependent else None
+        if data_dependent:
+            with applied(model, cfg):
+                gflops = counted_gflops(model, ds)
+        else:
+            gflops = mean_gflops(lengths, model.config, m)
         timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}
         rows.append(make_row(
             task=spec.name, split=split, method=cfg.method if cfg is not None else "dense", config=cfg.to_dict() if cfg else {},
             backbone=backbone_name(Path(checkpoint)), metric=spec.metric,
-            score=result["score"], dense_score=dense_score, gflops=mean_gflops(lengths, model.config, m),
+            score=result["score"], dense_score=dense_score, gflops=gflops,
             dense_gflops=dense_gflops, speedup_padded=timing.get("padded"), speedup_dynamic=timing.get("dynamic"),
-            predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else 1.0,
+            predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else (None if data_dependent else 1.0),
             metrics=result["metrics"], variant=_variant(method, cfg), target_speedup=target, keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
             timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"),
             sparsity=mean_sparsity(m, model, ds) if cfg is not None and cfg.method == "sparse" else None))

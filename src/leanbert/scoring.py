@@ -45,6 +45,12 @@ def acc_score(stats: AttentionStats, key_mask: torch.Tensor) -> torch.Tensor:
     return share.masked_fill(~key_mask, NEG_INF)
 
 
+def normalised_importance(stats: AttentionStats, key_mask: torch.Tensor) -> torch.Tensor:
+    """LTP's importance: the ACC share times the number of real tokens, so 1.0 is an average token at any
+    length. (B, N); pads -inf."""
+    return acc_score(stats, key_mask) * _real_query_count(key_mask, stats.received.dtype)
+
+
 def value_norm_score(stats: AttentionStats, values: torch.Tensor, out_weight: torch.Tensor,
                      key_mask: torch.Tensor) -> torch.Tensor:
     """Norm-based contribution: mean over heads and real queries of a_ij * ||v_j W_O^h||.

@@ -21,6 +21,7 @@ from . import atomic
 from .api import apply
 from .batching import check_max_length, encode, train_loader
 from .config import ACCConfig, config_from_dict
+from .ltp_training import ATTR as LTP_ATTR, attach_soft_ltp
 from .retention import ATTR as RETENTION_ATTR, attach_search
 from .data import UserFiles, load_task
 from .evaluation import evaluate
@@ -52,6 +53,8 @@ class FinetuneArgs:
     acc_score: str = "acc"
     apply_config: dict | None = None  # a leanbert config (as a dict) trained with, e.g. PoWER-BERT's hard extraction
     retention_lambda: float | None = None  # PoWER-BERT retention-configuration search (soft extraction)
+    ltp_lambda: float | None = None  # LTP soft stage: learn per-layer thresholds (ltp_training.py)
+    ltp_temperature: float = 0.1
     lr_soft: float = 3e-3
     user: UserFiles | None = None  # the user's own CSV/TSV/JSONL files instead of a named task
 
@@ -115,11 +118,14 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
 
     if args.apply_config:
         apply(model, config_from_dict(args.apply_config))
-    retention = attach_search(model, max_length) if args.retention_lambda else None
+    retention = attach_search(model, max_length) if args.retention_lambda else None  # a soft stage, if any:
+    if args.ltp_lambda:
+        retention = attach_soft_ltp(model, temperature=args.ltp_temperature)
+    soft_lambda = args.retention_lambda or args.ltp_lambda
 
     loader = train_loader(train_ds, tokenizer, args.batch_size, spec.is_regression, args.seed)
     no_decay = ("bias", "LayerNorm.weight")
-    named = [(n, p) for n, p in model.named_parameters() if not n.startswith(RETENTION_ATTR)]
+    named = [(n, p) for n, p in model.named_parameters() if not n.startswith((RETENTION_ATTR, LTP_ATTR))]  # soft-stage params: own group
     groups = [
         {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
@@ -147,10 +153,10 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
         for batch in batches:
             extra = {"leanbert_config": sampler.sample()} if sampler else {}
             loss = model(**batch, **extra).loss
-            total = loss + args.retention_lambda * retention.penalty() if retention is not None else loss
+            total = loss + soft_lambda * retention.penalty() if retention is not None else loss
             accelerator.backward(total)
             optimizer.step()
-            if retention is not None:
+            if hasattr(retention, "clip_"):
                 retention.clip_()
             scheduler.step()
             optimizer.zero_grad()
@@ -200,6 +206,10 @@ def _end_of_epoch(accelerator, model, tokenizer, dev_ds, spec, args, log, step, 
     entry = {"epoch": round(step / steps_per_epoch, 3), "step": step, "dev": result["metrics"],
              "score": result["score"], "train_loss": round(log.get("last_train_loss", float("nan")), 5),
              "eval_seconds": round(time.perf_counter() - t0, 1)}
+    ltp = getattr(unwrapped, LTP_ATTR, None)
+    if ltp is not None:
+        log["ltp_config"] = ltp.config().to_dict()
+        entry["ltp_thresholds"] = list(ltp.config().thresholds)
     retention = getattr(unwrapped, RETENTION_ATTR, None)
     if retention is not None:
         entry["retention_keep_counts"] = list(retention.keep_counts())

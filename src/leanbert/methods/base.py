@@ -105,6 +105,10 @@ class ReductionMethod:
         idx = scoring.select_keep_indices(scores, n_keep, key_mask=key_mask)  # (B, n_keep)
         return scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx), None
 
+    def finish_layer(self, hidden: torch.Tensor, sizes) -> torch.Tensor:
+        """Applied to a reducing layer's output after its feed-forward block (identity except LTP's soft stage)."""
+        return hidden
+
     def uses_sizes(self) -> bool:
         """Whether later layers should add log(size) to the attention logits (proportional attention)."""
         return False
