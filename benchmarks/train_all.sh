@@ -4,10 +4,11 @@
 # timing) runs pinned to core 1 and picks up each task when runs/<task>/READY appears, so timings never share
 # a core with training. Resumable: re-running skips finished runs and resumes interrupted ones.
 #
-# Compute budget (2 CPU cores, one for training): dense fine-tuning for 2-3 epochs (SST-2 on a 10k-example
-# subsample, BBC 1 epoch on 500 of its 1,487 training articles, RTE 1 epoch); ACC continues from the dense checkpoint for 1 epoch of offline tuning (target speedup sampled in
-# [1, 4] per batch); PoWER-BERT/FCA (MRPC only so far): 1 epoch of retention search from the dense checkpoint, then 1 epoch of
-# re-training per variant. The search runs 1 epoch instead of PoWER-BERT's ~5, so lr_soft is the
+# Compute budget (2 CPU cores, one for training): dense fine-tuning (MRPC 3 epochs, STS-B 2, CoLA 5, RTE 3,
+# SST-2 1 epoch on all 67k examples, BBC 1 epoch on 500 of its 1,487 training articles); ACC continues from the dense
+# checkpoint for 1 epoch of offline tuning (target speedup sampled in [1, 4] per batch); PoWER-BERT/FCA (MRPC only so
+# far): 1 epoch of retention search from the dense checkpoint, then 1 epoch of re-training per variant; LTP (MRPC only):
+# 1 epoch of threshold learning (soft stage), 1 epoch of hard-pruning fine-tuning, at two lambdas. The search runs 1 epoch instead of PoWER-BERT's ~5, so lr_soft is the
 # reference value times 5 (the retention weights can travel as far).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,12 +31,14 @@ reduce() {  # task batch lambda lr_soft: PoWER-BERT and FCA (k=1 weighted) shari
 }
 for t in ${TASKS:-mrpc stsb cola sst2 bbc rte}; do
   case $t in
-    mrpc) train mrpc 3 32 1e-4; reduce mrpc 32 3e-3 1.5e-2 ;;
+    mrpc) train mrpc 3 32 1e-4; reduce mrpc 32 3e-3 1.5e-2
+          for lam in 0.1 0.3; do $LB ltp --task mrpc --dense runs/mrpc/dense/best -o "runs/mrpc/ltp-l$lam" --data-dir "$GLUE" \
+            --lambda "$lam" --threads "$THREADS"; done ;;
     stsb) train stsb 2 32 1e-4 ;;  # PoWER-BERT/FCA here too when time allows: reduce stsb 32 1e-3 1.5e-2
-    cola) train cola 2 32 1e-4 ;;  # and: reduce cola 32 7e-3 7.5e-3
-    sst2) train sst2 1 32 5e-5 --max-train-examples 10000 ;;
+    cola) train cola 5 32 1e-4 ;;  # and: reduce cola 32 7e-3 7.5e-3
+    sst2) train sst2 1 32 5e-5 ;;
     bbc)  train bbc 1 16 1e-4 --max-train-examples 500 ;;
-    rte)  train rte 1 16 5e-5 ;;
+    rte)  train rte 3 16 5e-5 ;;
   esac
   touch "runs/$t/READY"
 done
