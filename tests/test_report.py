@@ -53,3 +53,26 @@ def test_report_sparse_and_repeatability_sections(tmp_path):
     assert "| mrpc | sparse-w2-r0-g | 4 | 0.860 | 85.00 | -3.00 |" in text
     assert "| 2.0 | dynamic | 32 | 1.90x / 2.10x | 10.0% |" in text
     assert "| 2.0 | padded | 32 | 2.00x / 2.00x | 0.0% |" in text
+
+
+def test_report_study_and_deployment_sections(tmp_path):
+    results = tmp_path / "results"
+    (results / "sparse").mkdir(parents=True)
+    (results / "speed").mkdir()
+    (results / "mrpc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    study = [dict(row("sparse", s, 2.0), study="sparse", family="neighbour", placement=p, target_sparsity=0.78, knob=3,
+                  sparsity=0.8, epochs=1) for s, p in ((80.0, "all"), (87.0, "later"))]
+    (results / "sparse" / "mrpc_study.jsonl").write_text("".join(json.dumps(r) + "\n" for r in study))
+    onnx = {"task": "mrpc", "target_speedup": 2.0, "batch_size": 32, "torch_seconds": 1.0, "onnx_seconds": 0.5,
+            "onnx_vs_torch": 2.0, "speedup_vs_dense": {"torch": 1.9, "onnx": 2.1},
+            "export_checks": [{"length": 7, "batch": 1, "max_abs_diff": 2e-6}, {"length": 33, "batch": 3, "max_abs_diff": 5e-6}]}
+    serve = {"checkpoint": "ck", "speedup": 3.0, "texts_per_request": 8, "clients": 4, "requests": 300, "errors": 0,
+             "requests_per_s": 22.0, "texts_per_s": 176.0, "latency_ms": {"p50": 173.3, "p90": 191.3, "p99": 411.8}}
+    (results / "speed" / "onnx.jsonl").write_text(json.dumps(onnx) + "\n")
+    (results / "speed" / "serve.jsonl").write_text(json.dumps(serve) + "\n")
+    out = tmp_path / "docs" / "results.md"
+    text = write_report(results, out).read_text()
+    assert "| neighbour | later | 0.78 | 3 | 0.800 | 1 | 87.00 | -1.00 |" in text
+    assert (out.parent / "plots" / "mrpc_sparse_study.png").is_file()
+    assert "| mrpc | 2.0 | 32 | 1.000 | 0.500 | 2.00x | 1.90x | 2.10x | 7,33 | 5.0e-06 |" in text
+    assert "| ck | 3.0 | 8 | 4 | 300 | 0 | 22.0 | 176 | 173 | 191 | 412 |" in text

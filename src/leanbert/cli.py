@@ -293,6 +293,34 @@ def serve(
     run(checkpoint, host, port, max_length, Limits(max_texts=max_texts, max_chars=max_chars))
 
 
+study_app = typer.Typer(help="Study grids that write JSON lines for `leanbert report`.")
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("sparse")
+def study_sparse(
+    task: str = typer.Option(...), dense: str = typer.Option(..., help="the fine-tuned dense checkpoint"),
+    output_dir: Path = typer.Option(Path("runs/study"), "--output-dir", "-o", help="fine-tuned cells go here"),
+    families: str = typer.Option("neighbour,random,lexical,global+neighbour,bigbird", help="pattern families"),
+    placements: str = typer.Option("all,later", help="all, later (second half), or fromN"),
+    sparsity: str = typer.Option("0.78,0.9", help="target sparsities; each family's knob is matched to reach them"),
+    epochs: float = typer.Option(0.0, help="0: masks on the dense checkpoint as it is; > 0: fine-tune each cell with its mask"),
+    batch_size: int = 32, lr: float = 3e-5, data_dir: Optional[str] = None,
+    results: Optional[Path] = typer.Option(None, help="append JSON lines here (e.g. results/sparse/TASK_study.jsonl)"),
+    threads: Optional[int] = None,
+):
+    """Breaking BERT's study: pattern families at matched sparsity, on all or later layers."""
+    from .study import parse_grid, run_study
+
+    _set_threads(threads)
+    fams, places, targets = parse_grid(families, placements, sparsity)
+    rows = run_study(task, dense, output_dir / task, fams, places, targets, epochs, data_dir, results,
+                     dict(batch_size=batch_size, lr=lr))
+    for row in rows:
+        typer.echo(json.dumps({k: row[k] for k in ("family", "placement", "target_sparsity", "knob", "sparsity", "score",
+                                                   "dense_score")}))
+
+
 @app.command()
 def demo(
     output_dir: Path = typer.Option(Path("runs/demo"), help="cache of the fine-tuned checkpoint"),

@@ -125,12 +125,52 @@ def plot_task(task: str, rows: list[dict], out_dir: Path) -> list[Path]:
     return paths
 
 
-def sparse_section(results_dir: Path) -> list[str]:
+def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
+    """`leanbert study sparse` rows: a table per task and one plot (score vs sparsity, family x placement)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = []
+    for task in sorted({r["task"] for r in rows}):
+        task_rows = [r for r in rows if r["task"] == task]
+        lines += ["", f"### Study: {task}, pattern families at matched sparsity", "",
+                  "| family | layers | target sparsity | knob | sparsity reached | fine-tuning epochs | score | Δ |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        families = sorted({r["family"] for r in task_rows})
+        for r in sorted(task_rows, key=lambda r: (r["family"], r["placement"], r["target_sparsity"])):
+            lines.append(f"| {r['family']} | {r['placement']} | {r['target_sparsity']:.2f} | {r['knob']} | {r['sparsity']:.3f} | "
+                         f"{r['epochs']:g} | {r['score']:.2f} | {r['score'] - r['dense_score']:+.2f} |")
+        for i, family in enumerate(families):
+            for placement, ls in (("all", "-"), ("later", "--")):
+                pts = sorted((r["sparsity"], r["score"]) for r in task_rows if r["family"] == family and r["placement"] == placement)
+                if pts:
+                    ax.plot(*zip(*pts), marker="osd^v"[i % 5], ls=ls, color=plt.cm.tab10(i), label=f"{family} ({placement})")
+        ax.axhline(task_rows[0]["dense_score"], color="grey", ls="--", label="dense")
+        ax.set_xlabel("attention sparsity (real tokens)")
+        ax.set_ylabel(f"{task} dev {task_rows[0]['metric']} (%)")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        for ext in ("png", "svg"):
+            fig.savefig(plot_dir / f"{task}_sparse_study.{ext}", dpi=110)
+        plt.close(fig)
+        lines += ["", f"![{task} sparse study](plots/{task}_sparse_study.png)"]
+    return lines
+
+
+def sparse_section(results_dir: Path, plot_dir: Path | None = None) -> list[str]:
     rows = []
     for path in sorted((Path(results_dir) / "sparse").glob("*.jsonl")):
         rows += [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    study = [r for r in rows if r.get("study") == "sparse"]
+    rows = [r for r in rows if r.get("study") != "sparse"]
+    extra = study_section(study, plot_dir or Path(results_dir) / "plots") if study else []
     if not rows:
-        return []
+        return extra
     lines = ["", "## Sparse attention patterns, applied without fine-tuning (results/sparse/)", "",
              "Masks applied to the dense fine-tuned checkpoint as it is (the paper fine-tunes with the mask).",
              "Sparsity: mean over patterned layers and dev examples, real tokens only.", "",
@@ -140,7 +180,7 @@ def sparse_section(results_dir: Path) -> list[str]:
         lines.append(f"| {r['task']} | {pattern} | {start} | {r['sparsity']:.3f} | {r['score']:.2f} | "
                      f"{r['score'] - r['dense_score']:+.2f} |")
     return lines + ["", f"Command: `{rows[0]['command'].split(' --width')[0].split(' --random')[0]} ...` "
-                        "(benchmarks/sparse_zeroshot.sh)"]
+                        "(benchmarks/sparse_zeroshot.sh)"] + extra
 
 
 def speed_rows(results_dir: Path, name: str) -> list[dict]:
@@ -212,7 +252,7 @@ def write_report(results_dir: Path, out: Path, preamble: str = "") -> Path:
         lines += task_table(task_rows)
         lines += ["", "Commands:", ""] + [f"- `{c}`" for c in dict.fromkeys(r["command"] for r in task_rows)]
         lines += ["", f"Threads: {first['threads']}; versions: {json.dumps(first['versions'])}"]
-    lines += sparse_section(results_dir) + repeatability_section(results_dir) + deployment_section(results_dir)
+    lines += sparse_section(results_dir, out.parent / "plots") + repeatability_section(results_dir) + deployment_section(results_dir)
     if (Path(results_dir) / "speed" / "bert_base.jsonl").is_file():
         lines += ["", "## BERT-base scale", "", "See [speed_bert_base.md](speed_bert_base.md) (results/speed/bert_base.jsonl)."]
     atomic.write_text(out, "\n".join(lines) + "\n")

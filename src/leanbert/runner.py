@@ -69,7 +69,9 @@ def _composed_pattern(pattern: dict | None, layers: int):
 
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
-                  max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None) -> list[dict]:
+                  max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None,
+                  configs=None) -> list[dict]:
+    """One row per config: `configs` [(target, config)] given directly, or built from method/speedups/counts."""
     tokenizer, model, saved, spec, ds, n0 = load_split(checkpoint, task, split, data_dir, max_length, user)
     lengths = ds.lengths()
     hidden, ffn = model.config.hidden_size, model.config.intermediate_size
@@ -77,7 +79,9 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
     if dense_score is None:
         dense_score = evaluate(model, tokenizer, ds, spec)["score"]
     rows = []
-    if method == "saved":
+    if configs is not None:
+        pairs = list(configs)
+    elif method == "saved":
         if saved is None:
             raise ConfigError(f"invalid config field 'method': {checkpoint} has no saved leanbert config")
         pairs = [(None, saved)]

@@ -1,0 +1,124 @@
+"""`leanbert study sparse`: the Breaking BERT grid -- pattern families at matched sparsity, placed on all
+layers or on the later half, evaluated as they are (epochs 0) or after fine-tuning with the mask.
+
+Matched sparsity: each family has one integer knob (neighbour width, random keys per query, lexical
+top-t; BigBird turns width and random keys together). For a target sparsity the runner picks the largest
+knob whose mean measured sparsity on the task's dev examples is still >= the target (sparsity falls as the
+knob grows), so every family is compared at (at least) the same sparsity. The value found and the
+sparsity reached are in each row.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import SparseConfig
+from .errors import ConfigError
+
+# family -> how its knob k becomes pattern fields; global_cls only where the family is about it
+FAMILIES = {
+    "neighbour": lambda k: dict(width=k, global_cls=False),
+    "random": lambda k: dict(n_random=k, global_cls=False),
+    "lexical": lambda k: dict(lexical_top=k, global_cls=False),
+    "global+neighbour": lambda k: dict(width=k, global_cls=True),
+    "bigbird": lambda k: dict(width=max(1, k // 2), n_random=max(1, k - k // 2), global_cls=True),
+}
+PLACEMENTS = ("all", "later")
+MAX_KNOB = 256
+
+
+def placement_layers(placement: str, num_layers: int) -> tuple[int, ...]:
+    if placement == "all":
+        return tuple(range(num_layers))
+    if placement == "later":
+        return tuple(range(num_layers // 2, num_layers))
+    if placement.startswith("from"):
+        start = int(placement[4:])
+        if not 0 <= start < num_layers:
+            raise ConfigError(f"invalid config field 'placement': {placement} (layers 0-{num_layers - 1})")
+        return tuple(range(start, num_layers))
+    raise ConfigError(f"invalid config field 'placement': {placement!r}, choose all, later or fromN")
+
+
+def pattern_config(family: str, knob: int, layers: tuple[int, ...], num_layers: int) -> SparseConfig:
+    if family not in FAMILIES:
+        raise ConfigError(f"invalid config field 'family': {family!r}, choose from {sorted(FAMILIES)}")
+    return SparseConfig.for_layers(num_layers, layers, **FAMILIES[family](knob))
+
+
+def match_knob(family: str, target: float, layers, num_layers: int, measure) -> tuple[int, float]:
+    """Largest knob whose measured sparsity is >= target (binary search; sparsity falls as the knob grows).
+    `measure(config) -> sparsity`. Returns (knob, sparsity reached)."""
+    if not 0 < target < 1:
+        raise ConfigError(f"invalid config field 'sparsity': {target} must be in (0, 1)")
+    lo, hi = 1, MAX_KNOB
+    best = (1, measure(pattern_config(family, 1, layers, num_layers)))
+    if best[1] < target:
+        return best  # even the sparsest setting of this family stays below the target: reported as is
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        s = measure(pattern_config(family, mid, layers, num_layers))
+        if s >= target:
+            lo, best = mid, (mid, s)
+        else:
+            hi = mid - 1
+    return best
+
+
+def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsities, epochs: float = 0.0,
+              data_dir=None, results: Path | None = None, finetune_args: dict | None = None) -> list[dict]:
+    """Evaluate every cell; with epochs > 0 each cell is first fine-tuned from `dense` with its mask."""
+    from .models import load_classifier
+    from .results import append
+    from .runner import evaluate_rows, load_split, mean_sparsity
+
+    _, model, _, _, ds, _ = load_split(dense, task, "dev", data_dir, None)
+    num_layers = model.config.num_hidden_layers
+    del model
+    measure_model = load_classifier(dense)
+
+    def measure(config):
+        from .methods import build_method
+
+        return mean_sparsity(build_method(config), measure_model, ds)
+
+    dense_score = evaluate_rows(dense, task, "dev", data_dir)[0]["score"]
+    rows = []
+    for family in families:
+        for placement in placements:
+            layers = placement_layers(placement, num_layers)
+            for target in sparsities:
+                knob, reached = match_knob(family, target, layers, num_layers, measure)
+                config = pattern_config(family, knob, layers, num_layers)
+                row = _evaluate_cell(task, dense, config, epochs, out_dir / f"{family}-{placement}-{target}", data_dir,
+                                     dense_score, finetune_args or {})
+                row.update(study="sparse", family=family, placement=placement, target_sparsity=target, knob=knob,
+                           sparsity=round(reached, 4), epochs=epochs)
+                rows.append(row)
+                if results:
+                    append(results, row)
+    return rows
+
+
+def _evaluate_cell(task, dense, config, epochs, cell_dir: Path, data_dir, dense_score, finetune_args) -> dict:
+    from .runner import evaluate_rows
+    from .train import FinetuneArgs, finetune
+
+    if epochs <= 0:  # the mask on the dense checkpoint as it is
+        return evaluate_rows(dense, task, "dev", data_dir, configs=[(None, config)], dense_score=dense_score)[0]
+    args = FinetuneArgs(task=task, output_dir=str(cell_dir), model=dense, data_dir=data_dir, epochs=epochs,
+                        apply_config=config.to_dict(), **finetune_args)
+    finetune(args, progress=False)
+    return evaluate_rows(str(cell_dir / "best"), task, "dev", data_dir, method="saved", dense_score=dense_score)[0]
+
+
+def parse_grid(families: str, placements: str, sparsities: str):
+    fams = [f.strip() for f in families.split(",") if f.strip()]
+    unknown = [f for f in fams if f not in FAMILIES]
+    if unknown or not fams:
+        raise ConfigError(f"invalid config field 'families': {unknown or families!r}, choose from {sorted(FAMILIES)}")
+    places = [p.strip() for p in placements.split(",") if p.strip()]
+    try:
+        targets = [float(s) for s in sparsities.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"invalid config field 'sparsity': {sparsities!r}") from None
+    return fams, places, targets

@@ -1,0 +1,43 @@
+"""`leanbert study sparse`: knob matching, placements, a zero-shot and a fine-tuned cell on a tiny model."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from leanbert.cli import app
+from leanbert.errors import ConfigError
+from leanbert.study import match_knob, parse_grid, pattern_config, placement_layers
+
+
+def test_match_knob_picks_the_largest_knob_still_at_least_as_sparse():
+    measure = lambda config: 1 - min(1.0, (2 * config.width + 1) / 40)  # noqa: E731 - a band on 40 tokens
+    knob, reached = match_knob("neighbour", 0.78, (0, 1), 2, measure)
+    assert knob == 3 and reached >= 0.78  # width 3: 7/40 allowed, 82.5%; width 4: 9/40, 77.5%
+    assert match_knob("neighbour", 0.99, (0,), 2, measure)[0] == 1  # unreachable: the sparsest setting, reported
+
+
+def test_placements_and_families():
+    assert placement_layers("all", 6) == tuple(range(6)) and placement_layers("later", 6) == (3, 4, 5)
+    assert placement_layers("from4", 6) == (4, 5)
+    assert pattern_config("bigbird", 5, (0,), 2).width == 2 and pattern_config("bigbird", 5, (0,), 2).n_random == 3
+    with pytest.raises(ConfigError, match="placement"):
+        placement_layers("middle", 6)
+    with pytest.raises(ConfigError, match="families"):
+        parse_grid("neighbour,stars", "all", "0.8")
+    with pytest.raises(ConfigError, match="sparsity"):
+        match_knob("random", 1.5, (0,), 2, lambda c: 0.5)
+
+
+@pytest.mark.parametrize("epochs", [0, 1])
+def test_study_command_writes_rows(tmp_path, tiny_model_dir, glue_dir, epochs):
+    out = tmp_path / "study.jsonl"
+    r = CliRunner().invoke(app, ["study", "sparse", "--task", "sst2", "--dense", str(tiny_model_dir), "--data-dir",
+                                 str(glue_dir), "--families", "neighbour,random", "--placements", "later",
+                                 "--sparsity", "0.5", "--epochs", str(epochs), "--batch-size", "4", "-o",
+                                 str(tmp_path / "cells"), "--results", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["family"] for row in rows] == ["neighbour", "random"]
+    assert all(row["study"] == "sparse" for row in rows), [(r.get("study"), r["config"]) for r in rows]
+    assert all(row["config"]["layers"] == [1, 2] for row in rows)  # the later half of 3 layers
+    assert all(row["sparsity"] >= 0.5 or row["knob"] == 1 for row in rows), rows  # >= target unless unreachable
