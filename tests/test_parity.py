@@ -10,7 +10,8 @@ from conftest import make_batch, tiny_model
 
 NO_REDUCTION = {"power": dict(keep_counts=(64, 64, 64)), "acc": dict(keep_fractions=(1.0, 1.0, 1.0)),
                 "fca": dict(keep_fractions=(1.0, 1.0, 1.0), coarse=5), "tome": dict(keep_fractions=(1.0, 1.0, 1.0)),
-                "sparse": dict(keep_fractions=(1.0, 1.0, 1.0), layers=(), width=1)}
+                "sparse": dict(keep_fractions=(1.0, 1.0, 1.0), layers=(), width=1),
+                "ltp": dict(keep_fractions=(1.0, 1.0, 1.0), thresholds=(0.0, 0.0, 0.0))}
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
