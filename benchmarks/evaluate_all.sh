@@ -31,7 +31,7 @@ for t in ${TASKS:-mrpc stsb cola sst2 bbc rte}; do
     ckpt="runs/$t/reduce/$variant/best"
     [ -f "$ckpt/config.json" ] && $LB evaluate --checkpoint "$ckpt" "${common[@]}" --dense-score "$dense" --method saved "${bench[@]}" > /dev/null
   done
-  for lam in 0.1 0.3; do  # LTP peer (benchmarks/train_all.sh trains it for MRPC)
+  for lam in 0.1 0.3 2; do  # LTP peer (benchmarks/train_all.sh trains it for MRPC)
     ckpt="runs/$t/ltp-l$lam/ltp/best"
     [ -f "$ckpt/config.json" ] && $LB evaluate --checkpoint "$ckpt" "${common[@]}" --dense-score "$dense" --method saved "${bench[@]}" --variant "ltp-lambda$lam" > /dev/null
   done
