@@ -3,8 +3,8 @@
     LEANBERT_GLUE_DIR=../shared/data/glue taskset -c 1 .venv/bin/python benchmarks/sparse_speed.py \
         --checkpoint runs/bbc/dense/best --widths 48,24 --out results/speed/sparse_512.jsonl
 
-One thread. For each neighbour width (plus global [CLS], all layers), the same BBC test documents (padded
-to 512 by their own length, so almost all are full) are timed: layer 0's attention core (softmax(QK^T)V, the
+One thread. For each neighbour width (plus global [CLS], all layers), the same BBC test documents (only those
+that fill all 512 positions after truncation) are timed: layer 0's attention core (softmax(QK^T)V, the
 part a pattern can skip), its whole attention sub-layer (with the Q/K/V/output projections, which no pattern
 touches), and the whole model, for dense SDPA (no pattern), the pattern as a mask on dense SDPA (`kernel=masked`) and the
 banded kernel (`kernel=banded`); the row records the logits' max difference between the two sparse
@@ -23,6 +23,7 @@ from torch.utils import benchmark
 
 from leanbert import banded, patch, patterns
 from leanbert.api import applied
+from leanbert.batching import EncodedDataset
 from leanbert.bench import make_batches, sample_dataset, time_batches
 from leanbert.config import ACCConfig, SparseConfig
 from leanbert.flops import encoder_flops
@@ -70,6 +71,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     tokenizer, model, _, spec, ds, n0 = load_split(args.checkpoint, "bbc", "test", None, 512)
+    full = [i for i, n in enumerate(ds.lengths()) if n == n0]  # documents that fill all 512 positions
+    ds = EncodedDataset([ds.features[i] for i in full], [ds.labels[i] for i in full])
     c = model.config
     for bs, n_docs in zip([int(x) for x in args.batch_sizes.split(",")], [int(x) for x in args.examples.split(",")]):
         batches = make_batches(sample_dataset(ds, n_docs), tokenizer, bs, None)
