@@ -70,9 +70,17 @@ def test_report_study_and_deployment_sections(tmp_path):
              "requests_per_s": 22.0, "texts_per_s": 176.0, "latency_ms": {"p50": 173.3, "p90": 191.3, "p99": 411.8}}
     (results / "speed" / "onnx.jsonl").write_text(json.dumps(onnx) + "\n")
     (results / "speed" / "serve.jsonl").write_text(json.dumps(serve) + "\n")
+    banded = {"batch_size": 8, "width": 48, "sparsity": 0.816, "attention_core_speedup_vs_dense": 1.6,
+              "attention_speedup_vs_dense": 1.2, "model_speedup_vs_dense": 1.05, "model_speedup_vs_masked": 1.1,
+              "flops_ratio": 1.15, "max_abs_logit_diff_banded_vs_masked": 2e-7}
+    composed = {"batch_size": 8, "composed_with": "acc", "target_speedup": 2.0, "width": 48,
+                "speedup_vs_dense": {"acc": 1.5, "acc+masked": 1.4, "acc+banded": 1.9}}
+    (results / "speed" / "sparse_512.jsonl").write_text(json.dumps(banded) + "\n" + json.dumps(composed) + "\n")
     out = tmp_path / "docs" / "results.md"
     text = write_report(results, out).read_text()
     assert "| neighbour | later | 0.78 | 3 | 0.800 | 1 | 87.00 | -1.00 |" in text
     assert (out.parent / "plots" / "mrpc_sparse_study.png").is_file()
     assert "| mrpc | 2.0 | 32 | 1.000 | 0.500 | 2.00x | 1.90x | 2.10x | 7,33 | 5.0e-06 |" in text
     assert "| ck | 3.0 | 8 | 4 | 300 | 0 | 22.0 | 176 | 173 | 191 | 412 |" in text
+    assert "| 8 | 48 | 0.816 | 1.60x | 1.20x | 1.05x | 1.10x | 1.15x | 2.0e-07 |" in text
+    assert "| 8 | 2.0 | 48 | 1.50x | 1.40x | 1.90x |" in text

@@ -219,6 +219,33 @@ def deployment_section(results_dir: Path) -> list[str]:
     return lines
 
 
+def sparse_speed_section(results_dir: Path) -> list[str]:
+    """Banded sparse attention at 512 tokens (benchmarks/sparse_speed.py): core, sub-layer, whole model."""
+    rows = speed_rows(results_dir, "sparse_512")
+    if not rows:
+        return []
+    lines = ["", "## Banded sparse attention at 512 tokens (results/speed/sparse_512.jsonl, benchmarks/sparse_speed.py)", "",
+             "Speedups against dense SDPA in the same run, one thread. Core = softmax(QK^T)V of layer 0, where a pattern "
+             "acts; sub-layer adds the Q/K/V/output projections; model = all 6 layers patterned.", "",
+             "| batch | width | sparsity | core | attention sub-layer | whole model | vs masked SDPA (model) | FLOPs ratio | max diff vs masked |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "composed_with" in r:
+            continue
+        lines.append(f"| {r['batch_size']} | {r['width']} | {r['sparsity']:.3f} | {r['attention_core_speedup_vs_dense']:.2f}x | "
+                     f"{r['attention_speedup_vs_dense']:.2f}x | {r['model_speedup_vs_dense']:.2f}x | {r['model_speedup_vs_masked']:.2f}x | "
+                     f"{r['flops_ratio']:.2f}x | {r['max_abs_logit_diff_banded_vs_masked']:.1e} |")
+    composed = [r for r in rows if "composed_with" in r]
+    if composed:
+        lines += ["", "Composed with ACC (same documents, speedup vs dense):", "",
+                  "| batch | ACC target | width | ACC alone | ACC + masked pattern | ACC + banded pattern |", "|---:|---:|---:|---:|---:|---:|"]
+        for r in composed:
+            v = r["speedup_vs_dense"]
+            lines.append(f"| {r['batch_size']} | {r['target_speedup']} | {r['width']} | {v['acc']:.2f}x | {v['acc+masked']:.2f}x | "
+                         f"{v['acc+banded']:.2f}x |")
+    return lines
+
+
 def repeatability_section(results_dir: Path) -> list[str]:
     rows = speed_rows(results_dir, "repeatability")
     if not rows:
@@ -252,7 +279,8 @@ def write_report(results_dir: Path, out: Path, preamble: str = "") -> Path:
         lines += task_table(task_rows)
         lines += ["", "Commands:", ""] + [f"- `{c}`" for c in dict.fromkeys(r["command"] for r in task_rows)]
         lines += ["", f"Threads: {first['threads']}; versions: {json.dumps(first['versions'])}"]
-    lines += sparse_section(results_dir, out.parent / "plots") + repeatability_section(results_dir) + deployment_section(results_dir)
+    lines += sparse_section(results_dir, out.parent / "plots") + sparse_speed_section(results_dir)
+    lines += repeatability_section(results_dir) + deployment_section(results_dir)
     if (Path(results_dir) / "speed" / "bert_base.jsonl").is_file():
         lines += ["", "## BERT-base scale", "", "See [speed_bert_base.md](speed_bert_base.md) (results/speed/bert_base.jsonl)."]
     atomic.write_text(out, "\n".join(lines) + "\n")
