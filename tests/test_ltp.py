@@ -81,3 +81,17 @@ def test_counted_flops_match_analytic_when_nothing_is_pruned_and_drop_when_pruni
     assert abs(counted_gflops(model, ds) - mean_gflops([12], model.config)) < 1e-12
     leanbert.apply(model, LTPConfig.from_thresholds((1.0, 1.0, 1.0)))
     assert counted_gflops(model, ds) < mean_gflops([12], model.config)
+
+
+def test_bad_thresholds_are_refused_by_field():
+    import pytest
+
+    from leanbert.errors import ConfigError
+
+    for bad in ((-1.0, 0.0, 0.0), (float("nan"), 0.0, 0.0)):
+        with pytest.raises(ConfigError, match="thresholds"):
+            LTPConfig.from_thresholds(bad)
+    with pytest.raises(ConfigError, match="thresholds"):
+        LTPConfig(keep_fractions=(1.0, 1.0, 1.0), thresholds=(0.5, 0.5))
+    with pytest.raises(ConfigError, match="keep_fractions"):
+        LTPConfig(keep_fractions=(1.0, 0.5, 0.5), thresholds=(0.5, 0.5, 0.5))
