@@ -39,6 +39,12 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return sorted(front)
 
 
+def md_table(columns: list[str], align: str, rows) -> list[str]:
+    """A Markdown table: `align` has one letter per column, l (text) or r (numbers); rows are lists of cells."""
+    rule = "".join("---|" if a == "l" else "---:|" for a in align)
+    return [f"| {' | '.join(columns)} |", f"|{rule}"] + [f"| {' | '.join(str(c) for c in row)} |" for row in rows]
+
+
 def _fmt(v, digits=2, suffix=""):
     return "–" if v is None else f"{v:.{digits}f}{suffix}"
 
@@ -135,14 +141,14 @@ def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
     lines = []
     for task in sorted({r["task"] for r in rows}):
         task_rows = [r for r in rows if r["task"] == task]
-        lines += ["", f"### Study: {task}, pattern families at matched sparsity", "",
-                  "| family | layers | target sparsity | knob | sparsity reached | fine-tuning epochs | score | Δ |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += ["", f"### Study: {task}, pattern families at matched sparsity", ""]
+        lines += md_table(["family", "layers", "target sparsity", "knob", "sparsity reached", "fine-tuning epochs", "score", "Δ"],
+                          "llrrrrrr",
+                          ([r["family"], r["placement"], f"{r['target_sparsity']:.2f}", r["knob"], f"{r['sparsity']:.3f}",
+                            f"{r['epochs']:g}", f"{r['score']:.2f}", f"{r['score'] - r['dense_score']:+.2f}"]
+                           for r in sorted(task_rows, key=lambda r: (r["family"], r["placement"], r["target_sparsity"]))))
         fig, ax = plt.subplots(figsize=(6, 4))
         families = sorted({r["family"] for r in task_rows})
-        for r in sorted(task_rows, key=lambda r: (r["family"], r["placement"], r["target_sparsity"])):
-            lines.append(f"| {r['family']} | {r['placement']} | {r['target_sparsity']:.2f} | {r['knob']} | {r['sparsity']:.3f} | "
-                         f"{r['epochs']:g} | {r['score']:.2f} | {r['score'] - r['dense_score']:+.2f} |")
         for i, family in enumerate(families):
             for placement, ls in (("all", "-"), ("later", "--")):
                 pts = sorted((r["sparsity"], r["score"]) for r in task_rows if r["family"] == family and r["placement"] == placement)
@@ -198,24 +204,21 @@ def deployment_section(results_dir: Path) -> list[str]:
     if onnx:
         lines += ["", "## ONNX export (results/speed/onnx.jsonl, benchmarks/onnx_speed.py)", "",
                   "Same dynamically padded dev batches, one thread each. `vs dense` compares each runtime with its own "
-                  "dense model in the same run; max |diff| is onnxruntime vs PyTorch on the logits over the checked lengths.", "",
-                  "| task | target | batch | PyTorch s | ORT s | ORT/PyTorch speedup | vs dense (PyTorch) | vs dense (ORT) | lengths checked | max abs diff |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
-        for r in onnx:
-            checks = r["export_checks"]
-            lengths = ",".join(str(n) for n in dict.fromkeys(c["length"] for c in checks))
-            lines.append(f"| {r['task']} | {r['target_speedup']} | {r['batch_size']} | {r['torch_seconds']:.3f} | "
-                         f"{r['onnx_seconds']:.3f} | {r['onnx_vs_torch']:.2f}x | {r['speedup_vs_dense']['torch']:.2f}x | "
-                         f"{r['speedup_vs_dense']['onnx']:.2f}x | {lengths} | {max(c['max_abs_diff'] for c in checks):.1e} |")
+                  "dense model in the same run; max |diff| is onnxruntime vs PyTorch on the logits over the checked lengths.", ""]
+        lines += md_table(["task", "target", "batch", "PyTorch s", "ORT s", "ORT/PyTorch speedup", "vs dense (PyTorch)",
+                           "vs dense (ORT)", "lengths checked", "max abs diff"], "lrrrrrrrlr",
+                          ([r["task"], r["target_speedup"], r["batch_size"], f"{r['torch_seconds']:.3f}", f"{r['onnx_seconds']:.3f}",
+                            f"{r['onnx_vs_torch']:.2f}x", f"{r['speedup_vs_dense']['torch']:.2f}x", f"{r['speedup_vs_dense']['onnx']:.2f}x",
+                            ",".join(str(n) for n in dict.fromkeys(c["length"] for c in r["export_checks"])),
+                            f"{max(c['max_abs_diff'] for c in r['export_checks']):.1e}"] for r in onnx))
     serve = speed_rows(results_dir, "serve")
     if serve:
-        lines += ["", "## HTTP server load test (results/speed/serve.jsonl, benchmarks/load_test.py)", "",
-                  "| checkpoint | speedup | texts/request | clients | requests | errors | requests/s | texts/s | p50 ms | p90 ms | p99 ms |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in serve:
-            ms = r["latency_ms"]
-            lines.append(f"| {r['checkpoint']} | {r['speedup']} | {r['texts_per_request']} | {r['clients']} | {r['requests']} | "
-                         f"{r['errors']} | {r['requests_per_s']:.1f} | {r['texts_per_s']:.0f} | {ms['p50']:.0f} | {ms['p90']:.0f} | {ms['p99']:.0f} |")
+        lines += ["", "## HTTP server load test (results/speed/serve.jsonl, benchmarks/load_test.py)", ""]
+        lines += md_table(["checkpoint", "speedup", "texts/request", "clients", "requests", "errors", "requests/s", "texts/s",
+                           "p50 ms", "p90 ms", "p99 ms"], "lrrrrrrrrrr",
+                          ([r["checkpoint"], r["speedup"], r["texts_per_request"], r["clients"], r["requests"], r["errors"],
+                            f"{r['requests_per_s']:.1f}", f"{r['texts_per_s']:.0f}",
+                            *(f"{r['latency_ms'][q]:.0f}" for q in ("p50", "p90", "p99"))] for r in serve))
     return lines
 
 
@@ -224,25 +227,22 @@ def sparse_speed_section(results_dir: Path) -> list[str]:
     rows = speed_rows(results_dir, "sparse_512")
     if not rows:
         return []
+    alone = [r for r in rows if "composed_with" not in r]
+    composed = [r for r in rows if "composed_with" in r]
     lines = ["", "## Banded sparse attention at 512 tokens (results/speed/sparse_512.jsonl, benchmarks/sparse_speed.py)", "",
              "Speedups against dense SDPA in the same run, one thread. Core = softmax(QK^T)V of layer 0, where a pattern "
-             "acts; sub-layer adds the Q/K/V/output projections; model = all 6 layers patterned.", "",
-             "| batch | width | sparsity | core | attention sub-layer | whole model | vs masked SDPA (model) | FLOPs ratio | max diff vs masked |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        if "composed_with" in r:
-            continue
-        lines.append(f"| {r['batch_size']} | {r['width']} | {r['sparsity']:.3f} | {r['attention_core_speedup_vs_dense']:.2f}x | "
-                     f"{r['attention_speedup_vs_dense']:.2f}x | {r['model_speedup_vs_dense']:.2f}x | {r['model_speedup_vs_masked']:.2f}x | "
-                     f"{r['flops_ratio']:.2f}x | {r['max_abs_logit_diff_banded_vs_masked']:.1e} |")
-    composed = [r for r in rows if "composed_with" in r]
+             "acts; sub-layer adds the Q/K/V/output projections; model = all 6 layers patterned.", ""]
+    lines += md_table(["batch", "width", "sparsity", "core", "attention sub-layer", "whole model", "vs masked SDPA (model)",
+                       "FLOPs ratio", "max diff vs masked"], "rrrrrrrrr",
+                      ([r["batch_size"], r["width"], f"{r['sparsity']:.3f}",
+                        *(f"{r[k]:.2f}x" for k in ("attention_core_speedup_vs_dense", "attention_speedup_vs_dense",
+                                                   "model_speedup_vs_dense", "model_speedup_vs_masked", "flops_ratio")),
+                        f"{r['max_abs_logit_diff_banded_vs_masked']:.1e}"] for r in alone))
     if composed:
-        lines += ["", "Composed with ACC (same documents, speedup vs dense):", "",
-                  "| batch | ACC target | width | ACC alone | ACC + masked pattern | ACC + banded pattern |", "|---:|---:|---:|---:|---:|---:|"]
-        for r in composed:
-            v = r["speedup_vs_dense"]
-            lines.append(f"| {r['batch_size']} | {r['target_speedup']} | {r['width']} | {v['acc']:.2f}x | {v['acc+masked']:.2f}x | "
-                         f"{v['acc+banded']:.2f}x |")
+        lines += ["", "Composed with ACC (same documents, speedup vs dense):", ""]
+        lines += md_table(["batch", "ACC target", "width", "ACC alone", "ACC + masked pattern", "ACC + banded pattern"], "rrrrrr",
+                          ([r["batch_size"], r["target_speedup"], r["width"],
+                            *(f"{r['speedup_vs_dense'][k]:.2f}x" for k in ("acc", "acc+masked", "acc+banded"))] for r in composed))
     return lines
 
 

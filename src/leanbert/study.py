@@ -67,19 +67,15 @@ def match_knob(family: str, target: float, layers, num_layers: int, measure) -> 
 def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsities, epochs: float = 0.0,
               data_dir=None, results: Path | None = None, finetune_args: dict | None = None) -> list[dict]:
     """Evaluate every cell; with epochs > 0 each cell is first fine-tuned from `dense` with its mask."""
-    from .models import load_classifier
+    from .methods import build_method
     from .results import append
     from .runner import evaluate_rows, load_split, mean_sparsity
 
-    _, model, _, _, ds, _ = load_split(dense, task, "dev", data_dir, None)
+    _, model, _, _, ds, _ = load_split(dense, task, "dev", data_dir, None)  # its embeddings feed the lexical pattern
     num_layers = model.config.num_hidden_layers
-    del model
-    measure_model = load_classifier(dense)
 
     def measure(config):
-        from .methods import build_method
-
-        return mean_sparsity(build_method(config), measure_model, ds)
+        return mean_sparsity(build_method(config), model, ds)
 
     dense_score = evaluate_rows(dense, task, "dev", data_dir)[0]["score"]
     rows = []
