@@ -27,7 +27,7 @@ for t in ${TASKS:-mrpc stsb cola sst2 bbc rte}; do
   $LB evaluate --checkpoint "runs/$t/dense/best" "${common[@]}" --dense-score "$dense" --method acc --speedup "$speedups" --variant acc-without-offline-tuning > /dev/null
   fi
   $LB evaluate --checkpoint "runs/$t/dense/best" "${common[@]}" --dense-score "$dense" --method tome --speedup "$speedups" "${bench[@]}" --variant tome-no-training > /dev/null
-  for variant in power fca-k1-weighted; do
+  for variant in power fca-k1-weighted fca-k5-mean; do
     ckpt="runs/$t/reduce/$variant/best"
     [ -f "$ckpt/config.json" ] && $LB evaluate --checkpoint "$ckpt" "${common[@]}" --dense-score "$dense" --method saved "${bench[@]}" > /dev/null
   done

@@ -69,10 +69,12 @@ def test_power_bert_pipeline_command(tmp_path, tiny_model_dir, glue_dir):
     out = tmp_path / "power"
     r = CliRunner().invoke(app, ["power-bert", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out),
                                  "--data-dir", str(glue_dir), "--epochs", "1", "--batch-size", "8", "--max-length", "16",
-                                 "--lambda", "0.05", "--lr-soft", "0.05"])
+                                 "--lambda", "0.05", "--lr-soft", "0.05", "--max-train-examples", "16"])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output.strip().splitlines()[-1])
     assert len(summary["keep_counts"]) == 3
+    log = json.loads((out / "search" / "train_log.json").read_text())
+    assert log["args"]["max_train_examples"] == 16 and log["epochs"][-1]["step"] == 2  # 16 examples / batch 8
     saved = json.loads((out / "power" / "best" / "config.json").read_text())["leanbert"]
     assert saved["method"] == "power" and saved["keep_counts"] == summary["keep_counts"]
     r = CliRunner().invoke(app, ["fca", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out),
@@ -95,6 +97,9 @@ def test_evaluate_saved_config_row(tmp_path, tiny_model_dir, glue_dir):
     assert r.exit_code == 0, r.output
     row = json.loads(r.output.strip().splitlines()[-1])
     assert row["method"] == "fca" and row["variant"] == "fca-k1-weighted" and row["gflops"] < row["dense_gflops"]
+    # the papers' protocol: every input padded to the task length, the same for dense and method
+    padded = row["gflops_padded"]
+    assert padded["method"] < padded["dense"] and padded["dense"] >= row["dense_gflops"]
 
 
 def test_bench_command_reports_both_baselines(tmp_path, tiny_model_dir, glue_dir):

@@ -80,13 +80,14 @@ def finetune(
 
 
 def _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
-                        max_length, threads, coarse, merge, divide_by_count):
+                        max_length, max_train_examples, threads, coarse, merge, divide_by_count):
     from .pipeline import reduction_pipeline
     from .train import FinetuneArgs
 
     _set_threads(threads)
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
-                        batch_size=batch_size, lr=lr, seed=seed, max_length=max_length)
+                        batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
+                        max_train_examples=max_train_examples)
     typer.echo(json.dumps(reduction_pipeline(base, retention_lambda, lr_soft, coarse, merge, divide_by_count)))
 
 
@@ -95,6 +96,7 @@ _PIPELINE_OPTIONS = dict(
     output_dir=typer.Option(..., "--output-dir", "-o", help="search/ and one folder per variant go here"),
     retention_lambda=typer.Option(3e-3, "--lambda", help="penalty on kept tokens, times layer index"),
     lr_soft=typer.Option(3e-3, help="learning rate of the retention weights"),
+    max_train_examples=typer.Option(None, help="subsample the training set (seeded, the same subset every stage)"),
 )
 
 
@@ -105,10 +107,11 @@ def power_bert(
     retention_lambda: float = _PIPELINE_OPTIONS["retention_lambda"], lr_soft: float = _PIPELINE_OPTIONS["lr_soft"],
     epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
     max_length: Optional[int] = None, threads: Optional[int] = None,
+    max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
 ):
     """PoWER-BERT: retention-configuration search (soft extraction), then re-training with hard extraction."""
     _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
-                        max_length, threads, 0, "mean", False)
+                        max_length, max_train_examples, threads, 0, "mean", False)
 
 
 @app.command()
@@ -121,11 +124,12 @@ def fca(
     divide_by_count: bool = typer.Option(False, help="the reference code's extra 1/|chunk| factor"),
     epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
     max_length: Optional[int] = None, threads: Optional[int] = None,
+    max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
 ):
     """FCA: the PoWER-BERT search (shared with power-bert in the same folder), then re-training with
     fine tokens kept and the rest merged into coarse tokens."""
     _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
-                        max_length, threads, coarse, merge, divide_by_count)
+                        max_length, max_train_examples, threads, coarse, merge, divide_by_count)
 
 
 @app.command()
@@ -138,6 +142,7 @@ def ltp(
     temperature: float = typer.Option(0.1, help="soft mask temperature (importance units: 1.0 = an average token)"),
     epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
     max_length: Optional[int] = None, threads: Optional[int] = None,
+    max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
 ):
     """LTP peer: learn per-layer thresholds (soft stage), then fine-tune with hard threshold pruning."""
     from .pipeline import ltp_pipeline
@@ -147,7 +152,8 @@ def ltp(
     if not temperature > 0 or not ltp_lambda >= 0:
         raise LeanbertError("--temperature must be > 0 and --lambda >= 0")
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
-                        batch_size=batch_size, lr=lr, seed=seed, max_length=max_length)
+                        batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
+                        max_train_examples=max_train_examples)
     typer.echo(json.dumps(ltp_pipeline(base, ltp_lambda, lr_soft, temperature)))
 
 

@@ -98,6 +98,10 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
                 gflops = counted_gflops(model, ds)
         else:
             gflops = mean_gflops(lengths, model.config, m)
+        # The papers' protocol pads every input to the task length; the method's ratio there is what a FLOPs
+        # claim like FCA's "2x fewer" refers to (pads are the first tokens a reduction drops).
+        padded_gflops = None if data_dependent else {
+            "dense": mean_gflops([n0], model.config), "method": mean_gflops([n0], model.config, m)}
         timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}
         rows.append(make_row(
             task=spec.name, split=split, method=cfg.method if cfg is not None else "dense", config=cfg.to_dict() if cfg else {},
@@ -107,6 +111,7 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
             predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else (None if data_dependent else 1.0),
             metrics=result["metrics"], variant=_variant(method, cfg), target_speedup=target, keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
             timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"),
+            gflops_padded=padded_gflops,
             sparsity=mean_sparsity(m, model, ds) if cfg is not None and cfg.method == "sparse" else None))
     return rows
 
