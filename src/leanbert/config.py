@@ -69,6 +69,8 @@ class ReductionConfig:
                    "must be a SparseConfig, on a token-reduction config")
             _check(self.pattern.num_layers == self.num_layers, "pattern",
                    f"has {self.pattern.num_layers} layers, the profile {self.num_layers}")
+            _check(self.pattern.syntax_hops == 0, "pattern", "the syntax pattern cannot be composed with token "
+                   "reduction (its parse links word pieces by position, and removed tokens shift positions)")
 
     @property
     def num_layers(self) -> int:
@@ -171,8 +173,9 @@ class LTPConfig(ReductionConfig):
 @dataclass(frozen=True)
 class SparseConfig(ReductionConfig):
     """Sparse attention patterns (Breaking BERT, reconstructed): each listed layer attends only along the
-    pattern: neighbours within `width`, `n_random` random real keys per query, global [CLS] (and [SEP]
-    positions when `global_sep`), and the `lexical_top` most similar tokens by cosine of the layer's input.
+    pattern: neighbours within `width`, `n_random` random real keys per query, global [CLS], the
+    `lexical_top` most similar tokens by cosine of the layer's input, and word pieces within `syntax_hops`
+    edges of the dependency parse (the parse comes with each batch: syntax.py, `leanbert_syntax=`).
     No tokens are removed: `keep_fractions` stays all 1.0 (build with `SparseConfig.for_layers`).
     `layers`: the layer indices that use the pattern (e.g. range(l0, L) for "later layers only").
     `kernel`: how a patterned layer runs; `auto` takes the banded kernel for neighbour (+ global) patterns
@@ -184,6 +187,7 @@ class SparseConfig(ReductionConfig):
     n_random: int = 0
     global_cls: bool = True
     lexical_top: int = 0
+    syntax_hops: int = 0
     layers: tuple[int, ...] = ()
     seed: int = 0
     kernel: str = "auto"  # banded (skips masked blocks; neighbour + global only), masked (dense SDPA + mask), auto
@@ -196,23 +200,30 @@ class SparseConfig(ReductionConfig):
     def validate(self) -> None:
         super().validate()
         object.__setattr__(self, "layers", tuple(self.layers))
-        for name in ("width", "n_random", "lexical_top", "seed"):
+        for name in ("width", "n_random", "lexical_top", "syntax_hops", "seed"):
             value = getattr(self, name)
             _check(isinstance(value, int) and not isinstance(value, bool) and value >= 0, name, "must be an integer >= 0")
         _check(all(f == 1.0 for f in self.keep_fractions or ()) and self.keep_counts is None, "keep_fractions",
                "sparse attention removes no tokens: use SparseConfig.for_layers")
         _check(all(isinstance(l, int) and 0 <= l < self.num_layers for l in self.layers), "layers",
                f"every layer index must be in [0, {self.num_layers})")
-        _check(self.width > 0 or self.n_random > 0 or self.global_cls or self.lexical_top > 0, "width",
-               "the pattern allows nothing beyond the diagonal; set width, n_random, global_cls or lexical_top")
+        _check(self.width > 0 or self.n_random > 0 or self.global_cls or self.lexical_top > 0 or self.syntax_hops > 0,
+               "width", "the pattern allows nothing beyond the diagonal; set width, n_random, global_cls, lexical_top "
+               "or syntax_hops")
         _check(self.kernel in ("auto", "banded", "masked"), "kernel", "must be auto, banded or masked")
         _check(self.kernel != "banded" or self.is_banded, "kernel",
-               "the banded kernel runs neighbour (+ global [CLS]) patterns only: width > 0, n_random = lexical_top = 0")
+               "the banded kernel runs neighbour (+ global [CLS]) patterns only: width > 0, n_random = lexical_top = "
+               "syntax_hops = 0")
 
     @property
     def is_banded(self) -> bool:
         """A pure neighbour (+ global [CLS]) pattern: what banded.banded_attention computes."""
-        return self.width > 0 and self.n_random == 0 and self.lexical_top == 0
+        return self.width > 0 and self.n_random == 0 and self.lexical_top == 0 and self.syntax_hops == 0
+
+
+def uses_syntax(config) -> bool:
+    """Whether running `config` needs each batch's dependency parse (syntax.attach)."""
+    return isinstance(config, SparseConfig) and config.syntax_hops > 0
 
 
 def _non_increasing(values) -> bool:

@@ -14,7 +14,7 @@ import torch
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 
-from . import banded, scoring
+from . import banded, scoring, syntax
 from .errors import ConfigError
 
 METHOD_ATTR = "_leanbert_method"
@@ -176,6 +176,7 @@ def _banded_attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Te
 def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
                             encoder_attention_mask=None, past_key_values=None, use_cache=None, **kwargs):
     per_call = kwargs.pop(PER_CALL_KWARG, None)
+    syntax_hops = kwargs.pop(syntax.KWARG, None)  # (B, N, N) parse distances: the syntax pattern's input
     method = installed_method(self)
     if per_call is not None:
         from .methods import build_method
@@ -193,7 +194,7 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
             if kernel is not None:  # banded sparse attention: skips the masked work
                 hidden_states = layer.feed_forward_chunk(attention_with_kernel(layer, hidden_states, key_mask, kernel))
                 continue
-            allowed = method.allowed_pairs(index, key_mask, hidden_states) if method.patterned(index) else None
+            allowed = method.allowed_pairs(index, key_mask, hidden_states, syntax_hops) if method.patterned(index) else None
             layer_mask = mask if allowed is None else pair_mask(self.config, allowed, hidden_states.dtype)
             hidden_states = layer(hidden_states, layer_mask, **kwargs)  # (B, N, D): the layer as Hugging Face runs it
             continue

@@ -49,6 +49,18 @@ def same_token(input_ids: torch.Tensor) -> torch.Tensor:
     return input_ids[:, :, None] == input_ids[:, None, :]
 
 
+def syntax(distances: torch.Tensor | None, hops: int, n: int) -> torch.Tensor:
+    """Word pieces within `hops` edges of the dependency parse (syntax.py computes the distances): (B, N, N)."""
+    from .errors import ConfigError
+
+    if distances is None:
+        raise ConfigError("the syntax pattern needs the batch's parse: pass leanbert_syntax= (the (B, N, N) "
+                          "distances from leanbert.syntax.collate_distances), as leanbert's data loaders do")
+    if distances.shape[-2:] != (n, n):
+        raise ConfigError(f"leanbert_syntax has shape {tuple(distances.shape)}, the batch needs (B, {n}, {n})")
+    return distances <= hops
+
+
 def finalize(pattern: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
     """Broadcast to (B, N, N), allow the diagonal, forbid pad keys. A pad query sees every real key
     (as Hugging Face's padding mask has it) and a row left with nothing keeps its diagonal, so no

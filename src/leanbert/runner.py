@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import syntax
 from .api import applied, current_config, remove
 from .batching import check_max_length, encode
-from .config import ACCConfig, PowerConfig, SparseConfig, TomeConfig
+from .config import ACCConfig, PowerConfig, SparseConfig, TomeConfig, uses_syntax
 from .data import load_task
 from .errors import ConfigError
 from .evaluation import evaluate
@@ -62,7 +63,7 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
 def _composed_pattern(pattern: dict | None, layers: int):
     """A sparse pattern to run with a reduction method, when the sparse options ask for one."""
     pattern = dict(pattern or {})
-    if not any(pattern.get(k, 0) > 0 for k in ("width", "n_random", "lexical_top")):
+    if not any(pattern.get(k, 0) > 0 for k in ("width", "n_random", "lexical_top", "syntax_hops")):
         return None
     start = (pattern.pop("from_layers", None) or [0])[0]
     return SparseConfig.for_layers(layers, range(start, layers), **pattern)
@@ -87,6 +88,8 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
         pairs = [(None, saved)]
     else:
         pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score, pattern)
+    if any(uses_syntax(cfg) for _, cfg in pairs):
+        syntax.attach(ds, tokenizer, n0)
     for target, cfg in pairs:
         with applied(model, cfg):
             result = evaluate(model, tokenizer, ds, spec)
@@ -121,7 +124,7 @@ def _variant(method: str, cfg) -> str:
     if cfg is None:
         return "dense"
     if cfg.method == "sparse":
-        lexical = f"-lex{cfg.lexical_top}" if cfg.lexical_top else ""
+        lexical = (f"-lex{cfg.lexical_top}" if cfg.lexical_top else "") + (f"-syn{cfg.syntax_hops}" if cfg.syntax_hops else "")
         return f"sparse-w{cfg.width}-r{cfg.n_random}{lexical}{'-g' if cfg.global_cls else ''}-from{min(cfg.layers, default=0)}"
     if cfg.method == "fca":
         return f"fca-k{cfg.coarse}-{cfg.merge}" + ("-div" if cfg.divide_by_count else "")
@@ -136,14 +139,17 @@ def mean_sparsity(method, model, ds) -> float:
 
     from .patterns import sparsity
 
+    from .syntax import collate_distances
+
     values = []
     with torch.no_grad():
         for features in ds.features[:256]:
             ids = torch.tensor([features["input_ids"]])
             key_mask = torch.ones_like(ids, dtype=torch.bool)
             hidden = model.bert.embeddings(input_ids=ids)  # (1, N, D): the pattern's lexical input at layer 0
+            parse = collate_distances([features], ids.shape[1])  # None unless syntax.attach ran
             for index in method.config.layers:
-                values.append(sparsity(method.allowed_pairs(index, key_mask, hidden), key_mask).item())
+                values.append(sparsity(method.allowed_pairs(index, key_mask, hidden, parse), key_mask).item())
     return round(sum(values) / max(1, len(values)), 4)
 
 

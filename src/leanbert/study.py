@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import syntax
 from .config import SparseConfig
 from .errors import ConfigError
 
@@ -21,9 +22,13 @@ FAMILIES = {
     "lexical": lambda k: dict(lexical_top=k, global_cls=False),
     "global+neighbour": lambda k: dict(width=k, global_cls=True),
     "bigbird": lambda k: dict(width=max(1, k // 2), n_random=max(1, k - k // 2), global_cls=True),
+    "syntax": lambda k: dict(syntax_hops=k, global_cls=False),
 }
+# knob ranges: a family's sparsity stops changing past its upper bound (a parse tree of a 512-piece input
+# is far less than 64 hops deep), so the binary search stays short
+MAX_KNOB = {"syntax": 64}
 PLACEMENTS = ("all", "later")
-MAX_KNOB = 256
+DEFAULT_MAX_KNOB = 256
 
 
 def placement_layers(placement: str, num_layers: int) -> tuple[int, ...]:
@@ -50,7 +55,7 @@ def match_knob(family: str, target: float, layers, num_layers: int, measure) -> 
     `measure(config) -> sparsity`. Returns (knob, sparsity reached)."""
     if not 0 < target < 1:
         raise ConfigError(f"invalid config field 'sparsity': {target} must be in (0, 1)")
-    lo, hi = 1, MAX_KNOB
+    lo, hi = 1, MAX_KNOB.get(family, DEFAULT_MAX_KNOB)
     best = (1, measure(pattern_config(family, 1, layers, num_layers)))
     if best[1] < target:
         return best  # even the sparsest setting of this family stays below the target: reported as is
@@ -71,8 +76,10 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
     from .results import append
     from .runner import evaluate_rows, load_split, mean_sparsity
 
-    _, model, _, _, ds, _ = load_split(dense, task, "dev", data_dir, None)  # its embeddings feed the lexical pattern
+    tokenizer, model, _, _, ds, n0 = load_split(dense, task, "dev", data_dir, None)  # embeddings: the lexical input
     num_layers = model.config.num_hidden_layers
+    if "syntax" in families:
+        syntax.attach(ds, tokenizer, n0)
 
     def measure(config):
         return mean_sparsity(build_method(config), model, ds)

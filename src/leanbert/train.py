@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import atomic
-from .api import apply
+from . import atomic, syntax
+from .api import apply, current_config
 from .batching import check_max_length, encode, train_loader
-from .config import ACCConfig, config_from_dict
+from .config import ACCConfig, config_from_dict, uses_syntax
 from .ltp_training import ATTR as LTP_ATTR, attach_soft_ltp
 from .retention import ATTR as RETENTION_ATTR, attach_search
 from .data import UserFiles, load_task
@@ -118,6 +118,9 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
 
     if args.apply_config:
         apply(model, config_from_dict(args.apply_config))
+        if uses_syntax(current_config(model)):  # every batch carries its parse
+            syntax.attach(train_ds, tokenizer, max_length)
+            syntax.attach(dev_ds, tokenizer, max_length)
     retention = attach_search(model, max_length) if args.retention_lambda else None  # a soft stage, if any:
     if args.ltp_lambda:
         retention = attach_soft_ltp(model, temperature=args.ltp_temperature)

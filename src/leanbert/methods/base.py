@@ -90,7 +90,7 @@ class ReductionMethod:
         """FLOPs of the score and context matmuls (QK^T and PV) of layer `index` on n tokens."""
         return 4 * hidden * self.attention_pairs(index, n)
 
-    def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor):
+    def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor, syntax_hops=None):
         """(B, N, N) bool attention pattern for layer `index`, or None for the model's own mask."""
         return self.pattern.allowed_pairs(index, key_mask, hidden) if self.pattern else None
 

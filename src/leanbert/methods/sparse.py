@@ -40,8 +40,10 @@ class SparseMethod(ReductionMethod):
         band = self.band(index, n)
         return n * n if band is None else banded.computed_pairs(n, *band)
 
-    def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor):
-        """(B, N, N) bool for a patterned layer, None for a layer that keeps full attention."""
+    def allowed_pairs(self, index: int, key_mask: torch.Tensor, hidden: torch.Tensor, syntax_hops=None):
+        """(B, N, N) bool for a patterned layer, None for a layer that keeps full attention.
+        `syntax_hops`: the batch's (B, N, N) dependency distances (syntax.collate_distances), needed when the
+        pattern has syntax links."""
         c = self.config
         if index not in c.layers:
             return None
@@ -55,4 +57,6 @@ class SparseMethod(ReductionMethod):
             m = m | patterns.random_keys(key_mask, c.n_random, c.seed + index)
         if c.lexical_top > 0:
             m = m | patterns.lexical(hidden, key_mask, c.lexical_top)
+        if c.syntax_hops > 0:
+            m = m | patterns.syntax(syntax_hops, c.syntax_hops, n)
         return patterns.finalize(m, key_mask)
