@@ -81,3 +81,39 @@ def test_banded_kernel_for_a_pattern_that_is_not_a_band_is_refused():
         leanbert.SparseConfig.for_layers(3, width=2, n_random=2, kernel="banded")
     with pytest.raises(ConfigError, match="kernel"):
         leanbert.SparseConfig.for_layers(3, width=2, kernel="fast")
+
+
+@pytest.mark.parametrize("n", [5, 70, 130])
+@pytest.mark.parametrize("global_first", [True, False])
+def test_per_head_widths_equal_per_head_masked_dense(n, global_first):
+    widths = torch.tensor([0, 2, 7, 40])  # one band per head: the kernel scores the widest window, masks the rest
+    g = torch.Generator().manual_seed(n)
+    q, k, v = (torch.randn(2, 4, n, 8, generator=g) for _ in range(3))
+    key_mask = torch.ones(2, n, dtype=torch.bool)
+    key_mask[1, max(1, n - 3):] = False
+    got = banded.banded_attention(q, k, v, key_mask, int(widths.max()), global_first, block=16, head_widths=widths)
+    expected = torch.stack([masked_reference(q[:, h:h + 1], k[:, h:h + 1], v[:, h:h + 1], key_mask, int(w), global_first)[:, 0]
+                            for h, w in enumerate(widths)], dim=1)
+    real = key_mask[:, None, :, None]
+    torch.testing.assert_close(got * real, expected * real, atol=1e-5, rtol=1e-5)
+
+
+def test_engine_runs_per_head_widths_banded_and_counts_the_widest_window():
+
+    model = tiny_model("sdpa", max_position_embeddings=256)
+    ids, mask = make_batch(2, 150)
+    cfg = leanbert.SparseConfig.for_layers(3, (1, 2), head_widths=((1, 2, 3, 4), (0, 0, 5, 9)))
+    method = build_method(cfg)
+    assert method.band(2, 150).width == 9 and method.uses_banded_kernel(1, 150)
+    leanbert.apply(model, cfg)
+    out = model(input_ids=ids, attention_mask=mask).logits
+    assert torch.isfinite(out).all()
+    uniform = build_method(leanbert.SparseConfig.for_layers(3, (1, 2), head_widths=((4,) * 4, (9,) * 4)))
+    assert encoder_flops(150, 32, 37, 3, method, 4) == encoder_flops(150, 32, 37, 3, uniform, 4)
+    key_mask = torch.ones(1, 150, dtype=torch.bool)
+    per_head = method.allowed_pairs(2, key_mask, None)
+    assert per_head.shape == (1, 4, 150, 150) and per_head[0, 0, 5, 6].item() is False and per_head[0, 3, 5, 14]
+    with pytest.raises(ConfigError, match="head_widths"):
+        leanbert.SparseConfig.for_layers(3, (1, 2), head_widths=((1, 2),))
+    with pytest.raises(ConfigError, match="head_widths"):
+        leanbert.SparseConfig.for_layers(3, (1,), head_widths=((1, 2),), width=3)

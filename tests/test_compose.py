@@ -6,6 +6,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
 from conftest import make_batch, tiny_model
+from leanbert.banded import Band
 from leanbert.config import config_from_dict
 from leanbert.errors import ConfigError
 from leanbert.export import exportable_config
@@ -83,7 +84,7 @@ def test_banded_scoring_attention_equals_the_masked_one(global_first):
     layer = model.bert.encoder.layer[0]
     method = build_method(pattern(width=5, global_cls=global_first))
     masked = patch.attention_with_stats(layer, hidden, key_mask, allowed=method.allowed_pairs(0, key_mask, hidden))
-    banded = patch.attention_with_stats(layer, hidden, key_mask, band=(5, global_first))
+    banded = patch.attention_with_stats(layer, hidden, key_mask, band=Band(5, global_first))
     real = key_mask[:, :, None]
     torch.testing.assert_close(banded[0] * real, masked[0] * real, atol=1e-5, rtol=1e-5)
     for got, expected in zip(banded[1], masked[1]):  # received and self-attention per key

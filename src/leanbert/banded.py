@@ -18,6 +18,14 @@ import torch.nn.functional as F
 DEFAULT_BLOCK = 64
 
 
+class Band(NamedTuple):
+    """A neighbour (+ global [CLS]) pattern as the kernel runs it. `head_widths` (H,), when given, narrows
+    each head's band inside the window of the widest one (`width` = their maximum): learned degrees."""
+    width: int
+    global_first: bool
+    head_widths: torch.Tensor | None = None
+
+
 class QueryBlock(NamedTuple):
     start: int  # queries [start, stop)
     stop: int
@@ -46,14 +54,19 @@ def key_positions(blk: QueryBlock, device=None) -> torch.Tensor:
     return torch.arange(keys.start, keys.stop, device=device) if isinstance(keys, slice) else keys
 
 
-def block_allowed(blk: QueryBlock, width: int, global_first: bool, key_mask: torch.Tensor) -> torch.Tensor:
-    """(B, c, L) bool: the pattern inside one block, pads excluded, no row left empty."""
+def block_allowed(blk: QueryBlock, width: int, global_first: bool, key_mask: torch.Tensor,
+                  head_widths: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, c, L) bool -- (B, H, c, L) with per-head widths: the pattern inside one block, pads excluded,
+    no row left empty."""
     rows = torch.arange(blk.start, blk.stop, device=key_mask.device)
     keys = key_positions(blk, key_mask.device)
-    allowed = (rows[:, None] - keys[None, :]).abs() <= width  # the band, diagonal included
+    distance = (rows[:, None] - keys[None, :]).abs()  # (c, L)
+    limit = width if head_widths is None else head_widths.to(key_mask.device)[:, None, None]  # scalar or (H, 1, 1)
+    allowed = distance <= limit  # the band, diagonal included: (c, L) or (H, c, L)
     if global_first:
         allowed = allowed | (keys == 0)[None, :] | (rows == 0)[:, None]
-    allowed = allowed[None] & key_mask[:, keys][:, None, :]  # (B, c, L): no pad key
+    real_keys = key_mask[:, keys][:, None, :]  # (B, 1, L)
+    allowed = allowed[None] & (real_keys if head_widths is None else real_keys[:, None])  # no pad key
     return allowed | ~allowed.any(dim=-1, keepdim=True)  # a pad query with no real key in reach: any key, finite
 
 
@@ -68,14 +81,17 @@ def window_fraction(n: int, width: int, block: int = DEFAULT_BLOCK) -> float:
 
 
 def banded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor, width: int,
-                     global_first: bool = True, scale: float | None = None, block: int = DEFAULT_BLOCK) -> torch.Tensor:
-    """q, k, v (B, H, N, Dh); key_mask (B, N) bool. Returns the attention context (B, H, N, Dh)."""
+                     global_first: bool = True, scale: float | None = None, block: int = DEFAULT_BLOCK,
+                     head_widths: torch.Tensor | None = None) -> torch.Tensor:
+    """q, k, v (B, H, N, Dh); key_mask (B, N) bool; head_widths (H,) or None (every head `width`).
+    Returns the attention context (B, H, N, Dh)."""
     # Head-split projections arrive as transposed views; sliced per block they would make SDPA gather strided
     # memory for every block (measured: slower than dense at batch 8). One copy up front is cheaper.
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     outs = []
     for blk in query_blocks(q.shape[2], width, global_first, block, q.device):
-        allowed = block_allowed(blk, width, global_first, key_mask)[:, None]  # (B, 1, c, L)
+        allowed = block_allowed(blk, width, global_first, key_mask, head_widths)
+        allowed = allowed[:, None] if head_widths is None else allowed  # (B, 1 or H, c, L)
         outs.append(F.scaled_dot_product_attention(q[:, :, blk.start:blk.stop], k[:, :, blk.keys], v[:, :, blk.keys],
                                                    attn_mask=allowed, scale=scale))
     return torch.cat(outs, dim=2)  # (B, H, N, Dh)

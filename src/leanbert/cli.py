@@ -157,6 +157,35 @@ def ltp(
     typer.echo(json.dumps(ltp_pipeline(base, ltp_lambda, lr_soft, temperature)))
 
 
+@app.command("learn-band")
+def learn_band(
+    task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="band-soft/ and band/ go here"),
+    data_dir: Optional[str] = None,
+    band_lambda: float = typer.Option(0.5, "--lambda", help="penalty on the expected attention density"),
+    lr_soft: float = typer.Option(0.3, help="learning rate of the widths (positions per step, roughly)"),
+    init_width: float = typer.Option(16.0, help="every head's width at the start"),
+    from_layer: int = typer.Option(0, help="learn bands for this layer upward (earlier layers stay dense)"),
+    temperature: str = typer.Option("4,0.5", help="soft band temperature, annealed from the first to the second"),
+    epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
+    max_length: Optional[int] = None, threads: Optional[int] = None,
+    max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
+):
+    """Learned neighbour degrees: learn a band width per layer and head (soft band, density penalty, annealed
+    temperature), then fine-tune with the hard bands. --lambda moves along the accuracy/sparsity curve."""
+    from .pipeline import learned_band_pipeline
+    from .train import FinetuneArgs
+
+    _set_threads(threads)
+    temps = _floats(temperature, "temperature")
+    if len(temps) != 2 or not all(t > 0 for t in temps) or not band_lambda >= 0 or not init_width >= 0:
+        raise LeanbertError("--temperature needs two numbers > 0 (start,end); --lambda and --init-width must be >= 0")
+    base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
+                        batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
+                        max_train_examples=max_train_examples)
+    typer.echo(json.dumps(learned_band_pipeline(base, band_lambda, lr_soft, init_width, from_layer, tuple(temps))))
+
+
 @app.command()
 def evaluate(
     checkpoint: str = typer.Option(..., help="a fine-tuned model directory"),

@@ -100,13 +100,14 @@ QUERY_CHUNK = 64  # queries per block in scoring layers: (B*H, 64, N) probabilit
 
 
 def pattern_bias(allowed: torch.Tensor, heads: int, dtype) -> torch.Tensor:
-    """(B, c, N) bool -> (B*H, c, N) additive: 0 where allowed, the dtype's minimum elsewhere."""
+    """(B, c, N) or per-head (B, H, c, N) bool -> (B*H, c, N) additive: 0 where allowed, the dtype's
+    minimum elsewhere."""
     bias = (allowed.to(dtype) - 1) * torch.finfo(dtype).max
-    return bias.repeat_interleave(heads, dim=0)
+    return bias.flatten(0, 1) if bias.dim() == 4 else bias.repeat_interleave(heads, dim=0)
 
 
 def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, chunk: int = QUERY_CHUNK,
-                         allowed: torch.Tensor | None = None, band: tuple[int, bool] | None = None):
+                         allowed: torch.Tensor | None = None, band: banded.Band | None = None):
     """BertAttention (self-attention + output projection + residual LayerNorm) computed explicitly, so that
     the statistics the scores need come out. Returns output (B, N, D), AttentionStats, values (B, H, N, Dh).
 
@@ -115,10 +116,10 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
     (at 512 tokens, batch 32, it is 400 MB and made a scoring layer about 3x slower than SDPA; blocked, about
     1.6x). The key mask enters the same GEMM as the logits (baddbmm). With a symbolic length (export) there is
     one block. `allowed` (B, N, N), a sparse pattern (patterns.finalize form), restricts each query's keys;
-    `band` (width, global_first) does the same for a neighbour pattern while scoring only the keys in reach.
+    `band` (banded.Band) does the same for a neighbour pattern while scoring only the keys in reach.
     """
     if band is not None:
-        return _banded_attention_with_stats(layer, hidden, key_mask, *band)
+        return _banded_attention_with_stats(layer, hidden, key_mask, band)
     sa = layer.attention.self
     b, n, _ = hidden.shape
     q, k, v = (x.reshape(-1, n, sa.attention_head_size) for x in project_heads(layer, hidden))  # (B*H, N, Dh)
@@ -151,7 +152,7 @@ def _attention_sublayer(config, method, index, layer, hidden, key_mask, mask):
     return layer.attention(hidden, mask if allowed is None else pair_mask(config, allowed, hidden.dtype))[0]
 
 
-def _banded_attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, width: int, global_first: bool):
+def _banded_attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, band: banded.Band):
     """attention_with_stats for a neighbour (+ global) pattern: each query block scores only its key window."""
     sa = layer.attention.self
     b, n, _ = hidden.shape
@@ -159,9 +160,10 @@ def _banded_attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Te
     h = q.shape[0] // b
     real = key_mask.to(q.dtype).repeat_interleave(h, dim=0)[:, None, :]  # (B*H, 1, N)
     contexts, selfs, received = [], [], torch.zeros_like(real)
-    for blk in banded.query_blocks(n, width, global_first, device=hidden.device):
+    for blk in banded.query_blocks(n, band.width, band.global_first, device=hidden.device):
         keys = banded.key_positions(blk, hidden.device)  # (L,)
-        bias = pattern_bias(banded.block_allowed(blk, width, global_first, key_mask), h, q.dtype)  # (B*H, c, L)
+        allowed = banded.block_allowed(blk, band.width, band.global_first, key_mask, band.head_widths)  # (B[, H], c, L)
+        bias = pattern_bias(allowed, h, q.dtype)  # (B*H, c, L)
         probs = torch.baddbmm(bias, q[:, blk.start:blk.stop], k[:, blk.keys].transpose(1, 2), alpha=sa.scaling).softmax(dim=-1)
         contexts.append(torch.bmm(sa.dropout(probs), v[:, blk.keys]))  # (B*H, c, Dh)
         received = received.index_add(2, keys, torch.bmm(real[:, :, blk.start:blk.stop], probs))  # + sum over real queries
@@ -196,6 +198,8 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
                 continue
             allowed = method.allowed_pairs(index, key_mask, hidden_states, syntax_hops) if method.patterned(index) else None
             layer_mask = mask if allowed is None else pair_mask(self.config, allowed, hidden_states.dtype)
+            soft = method.attention_bias(index, key_mask, hidden_states.dtype) if method.patterned(index) else None
+            layer_mask = layer_mask if soft is None else soft  # a learned soft band (learned_band.py)
             hidden_states = layer(hidden_states, layer_mask, **kwargs)  # (B, N, D): the layer as Hugging Face runs it
             continue
         band = method.band(index, hidden_states.shape[1])  # a composed banded pattern skips work here too

@@ -74,10 +74,14 @@ def finalize(pattern: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
 
 
 def sparsity(mask: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-    """Per example: 1 - allowed pairs among real tokens / n_real^2. (B,)"""
-    real_pairs = key_mask[:, :, None] & key_mask[:, None, :]
-    allowed = (mask & real_pairs).sum(dim=(1, 2)).float()
-    return 1 - allowed / real_pairs.sum(dim=(1, 2)).clamp(min=1).float()
+    """Per example: 1 - allowed pairs among real tokens / n_real^2, averaged over heads for a per-head
+    (B, H, N, N) mask. (B,)"""
+    real_pairs = key_mask[:, :, None] & key_mask[:, None, :]  # (B, N, N)
+    if mask.dim() == 4:
+        real_pairs = real_pairs[:, None]
+    allowed = (mask & real_pairs).sum(dim=(-2, -1)).float()
+    per = 1 - allowed / real_pairs.sum(dim=(-2, -1)).clamp(min=1).float()
+    return per.mean(dim=1) if mask.dim() == 4 else per
 
 
 def bigbird(key_mask: torch.Tensor, width: int, n_random: int, global_positions=(0,), seed: int = 0) -> torch.Tensor:

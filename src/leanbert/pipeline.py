@@ -51,3 +51,17 @@ def ltp_pipeline(base: FinetuneArgs, ltp_lambda: float, lr_soft: float, temperat
                     progress)
     return {"variant": "ltp", "config": config, "soft_best": soft["best_score"], "hard_best": hard["best_score"],
             "checkpoint": str(out / "ltp" / "best")}
+
+
+def learned_band_pipeline(base: FinetuneArgs, band_lambda: float, lr_soft: float, init: float = 16.0,
+                          from_layer: int = 0, temperature: tuple[float, float] = (4.0, 0.5), progress: bool = True) -> dict:
+    """Learned neighbour degrees: the soft stage learns a width per layer and head (OUTPUT/band-soft), then the
+    model is fine-tuned with the hard bands (OUTPUT/band). `base.model` is the fine-tuned dense checkpoint."""
+    out = Path(base.output_dir)
+    soft = finetune(replace(base, output_dir=str(out / "band-soft"), band_lambda=band_lambda, band_init=init,
+                            band_from_layer=from_layer, band_temperature=tuple(temperature), lr_soft=lr_soft), progress)
+    config = soft["band_config"]
+    hard = finetune(replace(base, output_dir=str(out / "band"), model=str(out / "band-soft" / "best"),
+                            apply_config=config), progress)
+    return {"variant": "learned-band", "config": config, "soft_best": soft["best_score"], "hard_best": hard["best_score"],
+            "checkpoint": str(out / "band" / "best")}

@@ -21,6 +21,7 @@ from . import atomic, syntax
 from .api import apply, current_config
 from .batching import check_max_length, encode, train_loader
 from .config import ACCConfig, config_from_dict, uses_syntax
+from .learned_band import ATTR as BAND_ATTR, attach_learned_band
 from .ltp_training import ATTR as LTP_ATTR, attach_soft_ltp
 from .retention import ATTR as RETENTION_ATTR, attach_search
 from .data import UserFiles, load_task
@@ -55,6 +56,10 @@ class FinetuneArgs:
     retention_lambda: float | None = None  # PoWER-BERT retention-configuration search (soft extraction)
     ltp_lambda: float | None = None  # LTP soft stage: learn per-layer thresholds (ltp_training.py)
     ltp_temperature: float = 0.1
+    band_lambda: float | None = None  # learned neighbour degrees: soft stage (learned_band.py)
+    band_init: float = 16.0  # initial width of every head's band
+    band_from_layer: int = 0  # patterned layers: this one upward
+    band_temperature: tuple[float, float] = (4.0, 0.5)  # tau annealed from the first to the second
     lr_soft: float = 3e-3
     user: UserFiles | None = None  # the user's own CSV/TSV/JSONL files instead of a named task
 
@@ -124,11 +129,14 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
     retention = attach_search(model, max_length) if args.retention_lambda else None  # a soft stage, if any:
     if args.ltp_lambda:
         retention = attach_soft_ltp(model, temperature=args.ltp_temperature)
-    soft_lambda = args.retention_lambda or args.ltp_lambda
+    if args.band_lambda is not None:  # lambda 0 is meaningful here: widths learned from the task alone
+        layers = range(args.band_from_layer, model.config.num_hidden_layers)
+        retention = attach_learned_band(model, layers, args.band_init, *args.band_temperature)
+    soft_lambda = args.retention_lambda or args.ltp_lambda or args.band_lambda or 0.0
 
     loader = train_loader(train_ds, tokenizer, args.batch_size, spec.is_regression, args.seed)
     no_decay = ("bias", "LayerNorm.weight")
-    named = [(n, p) for n, p in model.named_parameters() if not n.startswith((RETENTION_ATTR, LTP_ATTR))]  # soft-stage params: own group
+    named = [(n, p) for n, p in model.named_parameters() if not n.startswith((RETENTION_ATTR, LTP_ATTR, BAND_ATTR))]  # soft-stage params: own group
     groups = [
         {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
@@ -155,6 +163,8 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
         losses = []
         for batch in batches:
             extra = {"leanbert_config": sampler.sample()} if sampler else {}
+            if hasattr(retention, "set_progress"):  # annealed soft stages
+                retention.set_progress(step / total_steps)
             loss = model(**batch, **extra).loss
             total = loss + soft_lambda * retention.penalty() if retention is not None else loss
             accelerator.backward(total)
@@ -213,6 +223,11 @@ def _end_of_epoch(accelerator, model, tokenizer, dev_ds, spec, args, log, step, 
     if ltp is not None:
         log["ltp_config"] = ltp.config().to_dict()
         entry["ltp_thresholds"] = list(ltp.config().thresholds)
+    band = getattr(unwrapped, BAND_ATTR, None)
+    if band is not None:
+        log["band_config"] = band.config().to_dict()
+        entry["band_widths"] = [list(w) for w in band.widths()]
+        entry["band_temperature"] = round(band.temperature(), 4)
     retention = getattr(unwrapped, RETENTION_ATTR, None)
     if retention is not None:
         entry["retention_keep_counts"] = list(retention.keep_counts())

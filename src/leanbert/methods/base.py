@@ -94,6 +94,11 @@ class ReductionMethod:
         """(B, N, N) bool attention pattern for layer `index`, or None for the model's own mask."""
         return self.pattern.allowed_pairs(index, key_mask, hidden) if self.pattern else None
 
+    def attention_bias(self, index: int, key_mask: torch.Tensor, dtype):
+        """An additive (B, H, N, N) float mask replacing the padding mask of layer `index` (soft patterns being
+        learned), or None."""
+        return None
+
     def score(self, stats: scoring.AttentionStats, key_mask: torch.Tensor, values=None, out_weight=None) -> torch.Tensor:
         return scoring.attention_received(stats, key_mask)  # (B, N)
 
