@@ -56,3 +56,24 @@ def test_study_with_the_syntax_family_fine_tuned(tmp_path, tiny_model_dir, glue_
     assert 0 < row["sparsity"] < 1  # the parse links some pairs of pieces and not others
     saved = json.loads((tmp_path / "cells" / "sst2" / "syntax-all-0.3" / "best" / "config.json").read_text())["leanbert"]
     assert saved["syntax_hops"] == row["knob"]  # fine-tuned with the parse-driven mask, saved with it
+
+
+def test_study_learns_degrees_at_each_lambda(tmp_path, tiny_model_dir, glue_dir):
+    out = tmp_path / "study.jsonl"
+    args = ["study", "sparse", "--task", "sst2", "--dense", str(tiny_model_dir), "--data-dir", str(glue_dir),
+            "--families", "bigbird", "--placements", "later", "--sparsity", "0.5", "--batch-size", "8", "-o",
+            str(tmp_path / "cells"), "--results", str(out), "--learned-lambdas", "0,3"]
+    r = CliRunner().invoke(app, args + ["--epochs", "0"])
+    assert r.exit_code != 0 and "epochs" in str(r.exception)
+    r = CliRunner().invoke(app, args + ["--epochs", "1"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(row["family"], row["knob"]) for row in rows] == [("bigbird", rows[0]["knob"]), ("learned", 0), ("learned", 3)]
+    learned = rows[1:]
+    assert all(row["config"]["layers"] == [1, 2] and row["config"]["head_widths"] for row in learned)
+    assert all(0 <= row["sparsity"] < 1 and row["target_sparsity"] is None for row in learned)
+    from leanbert.report import study_section
+
+    lines = study_section(rows, tmp_path / "plots")
+    assert any("| learned | later | – | 3" in line for line in lines), lines
+    assert (tmp_path / "plots" / "sst2_sparse_study.png").is_file()

@@ -141,16 +141,16 @@ def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
     lines = []
     for task in sorted({r["task"] for r in rows}):
         task_rows = [r for r in rows if r["task"] == task]
-        lines += ["", f"### Study: {task}, pattern families at matched sparsity", ""]
+        lines += ["", f"### Study: {task}, pattern families at matched sparsity (learned: knob = lambda)", ""]
         lines += md_table(["family", "layers", "target sparsity", "knob", "sparsity reached", "fine-tuning epochs", "score", "Δ"],
                           "llrrrrrr",
-                          ([r["family"], r["placement"], f"{r['target_sparsity']:.2f}", r["knob"], f"{r['sparsity']:.3f}",
+                          ([r["family"], r["placement"], _fmt(r.get("target_sparsity"), 2), r["knob"], f"{r['sparsity']:.3f}",
                             f"{r['epochs']:g}", f"{r['score']:.2f}", f"{r['score'] - r['dense_score']:+.2f}"]
-                           for r in sorted(task_rows, key=lambda r: (r["family"], r["placement"], r["target_sparsity"]))))
+                           for r in sorted(task_rows, key=lambda r: (r["family"], r["placement"], r["target_sparsity"] or 0, r["knob"]))))
         fig, ax = plt.subplots(figsize=(6, 4))
         families = sorted({r["family"] for r in task_rows})
         for i, family in enumerate(families):
-            for placement, ls in (("all", "-"), ("later", "--")):
+            for placement, ls in [(p, "-" if p == "all" else "--") for p in sorted({r["placement"] for r in task_rows})]:
                 pts = sorted((r["sparsity"], r["score"]) for r in task_rows if r["family"] == family and r["placement"] == placement)
                 if pts:
                     ax.plot(*zip(*pts), marker="osd^v"[i % 5], ls=ls, color=plt.cm.tab10(i), label=f"{family} ({placement})")

@@ -28,6 +28,7 @@ FAMILIES = {
 # is far less than 64 hops deep), so the binary search stays short
 MAX_KNOB = {"syntax": 64}
 PLACEMENTS = ("all", "later")
+LEARNED_LR_SOFT, LEARNED_INIT_WIDTH = 0.3, 16.0  # the learn-band defaults: widths start at 16 and move ~0.3/step
 DEFAULT_MAX_KNOB = 256
 
 
@@ -70,8 +71,13 @@ def match_knob(family: str, target: float, layers, num_layers: int, measure) -> 
 
 
 def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsities, epochs: float = 0.0,
-              data_dir=None, results: Path | None = None, finetune_args: dict | None = None) -> list[dict]:
-    """Evaluate every cell; with epochs > 0 each cell is first fine-tuned from `dense` with its mask."""
+              data_dir=None, results: Path | None = None, finetune_args: dict | None = None,
+              learned_lambdas=()) -> list[dict]:
+    """Evaluate every cell; with epochs > 0 each cell is first fine-tuned from `dense` with its mask.
+    `learned_lambdas`: also learn neighbour degrees (learned_band.py) at each lambda and placement; those
+    rows land at whatever sparsity the lambda reaches (family "learned", knob = lambda, no target)."""
+    if learned_lambdas and epochs <= 0:
+        raise ConfigError("invalid config field 'epochs': learned degrees are trained, give --epochs > 0")
     from .methods import build_method
     from .results import append
     from .runner import evaluate_rows, load_split, mean_sparsity
@@ -99,7 +105,27 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
                 rows.append(row)
                 if results:
                     append(results, row)
+    for placement in placements if learned_lambdas else ():
+        start = placement_layers(placement, num_layers)[0]
+        for lam in learned_lambdas:
+            row = _learned_cell(task, dense, lam, start, epochs, out_dir / f"learned-{placement}-{lam:g}", data_dir,
+                                dense_score, finetune_args or {})
+            row.update(study="sparse", family="learned", placement=placement, target_sparsity=None, knob=lam,
+                       epochs=epochs)
+            rows.append(row)
+            if results:
+                append(results, row)
     return rows
+
+
+def _learned_cell(task, dense, lam, start, epochs, cell_dir: Path, data_dir, dense_score, finetune_args) -> dict:
+    from .pipeline import learned_band_pipeline
+    from .runner import evaluate_rows
+    from .train import FinetuneArgs
+
+    base = FinetuneArgs(task=task, output_dir=str(cell_dir), model=dense, data_dir=data_dir, epochs=epochs, **finetune_args)
+    summary = learned_band_pipeline(base, lam, LEARNED_LR_SOFT, LEARNED_INIT_WIDTH, start, progress=False)
+    return evaluate_rows(summary["checkpoint"], task, "dev", data_dir, method="saved", dense_score=dense_score)[0]
 
 
 def _evaluate_cell(task, dense, config, epochs, cell_dir: Path, data_dir, dense_score, finetune_args) -> dict:
