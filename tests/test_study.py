@@ -77,3 +77,35 @@ def test_study_learns_degrees_at_each_lambda(tmp_path, tiny_model_dir, glue_dir)
     lines = study_section(rows, tmp_path / "plots")
     assert any("| learned | later | – | 3" in line for line in lines), lines
     assert (tmp_path / "plots" / "sst2_sparse_study.png").is_file()
+
+
+def test_combination_grid_removes_each_component():
+    from leanbert.study import combination_configs
+
+    cells = combination_configs([2], [3], (1, 2), 3)
+    kinds = [labels["combination"] for labels, _ in cells]
+    assert kinds == ["global+random+neighbour", "without global", "without random", "without neighbour"]
+    by = {labels["combination"]: cfg for labels, cfg in cells}
+    assert (by["without global"].global_cls, by["without global"].n_random, by["without global"].width) == (False, 3, 2)
+    assert by["without random"].n_random == 0 and by["without neighbour"].width == 0
+    assert all(cfg.layers == (1, 2) for cfg in by.values())
+
+
+def test_combos_command_and_report(tmp_path, tiny_model_dir, glue_dir):
+    out = tmp_path / "sparse" / "sst2_combos.jsonl"
+    out.parent.mkdir()
+    r = CliRunner().invoke(app, ["study", "combos", "--task", "sst2", "--dense", str(tiny_model_dir), "--data-dir",
+                                 str(glue_dir), "--widths", "1,2", "--randoms", "1", "--results", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 8 and all(row["study"] == "combination" for row in rows)
+    full = [row for row in rows if row["combination"] == "global+random+neighbour"]
+    less = [row for row in rows if row["combination"] == "without neighbour"]
+    assert all(a["sparsity"] <= b["sparsity"] for a, b in zip(full, less))  # removing links only adds sparsity
+    from leanbert.report import sparse_section
+
+    lines = sparse_section(tmp_path)
+    assert any(line.startswith("### Study 2: sst2") for line in lines)
+    assert sum(line.startswith("| 1 | 1 |") or line.startswith("| 2 | 1 |") for line in lines) == 2
+    r = CliRunner().invoke(app, ["study", "combos", "--task", "sst2", "--dense", str(tiny_model_dir), "--widths", "0"])
+    assert r.exit_code != 0 and "widths" in str(r.exception)

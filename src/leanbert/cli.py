@@ -359,6 +359,27 @@ def study_sparse(
                                                        "score", "dense_score")}))
 
 
+@study_app.command("combos")
+def study_combos(
+    task: str = typer.Option(...), dense: str = typer.Option(..., help="the fine-tuned dense checkpoint"),
+    widths: str = typer.Option("1,2,4,8", help="neighbour widths"),
+    randoms: str = typer.Option("1,2,4", help="random keys per query"),
+    placement: str = typer.Option("later", help="all, later (second half), or fromN"),
+    data_dir: Optional[str] = None,
+    results: Optional[Path] = typer.Option(None, help="append JSON lines here (e.g. results/sparse/TASK_combos.jsonl)"),
+    threads: Optional[int] = None,
+):
+    """Breaking BERT's Study 2: global + random + neighbour at several degrees, and each with one component removed."""
+    from .study import run_combinations
+
+    _set_threads(threads)
+    ws, rs = [int(x) for x in _floats(widths, "widths")], [int(x) for x in _floats(randoms, "randoms")]
+    if not ws or not rs or min(ws + rs) < 1:
+        raise LeanbertError("--widths and --randoms need integers >= 1 (removing a component is part of the grid)")
+    for row in run_combinations(task, dense, ws, rs, placement, data_dir, results):
+        typer.echo(json.dumps({k: row.get(k) for k in ("combination", "width", "n_random", "sparsity", "score", "dense_score")}))
+
+
 @app.command()
 def demo(
     output_dir: Path = typer.Option(Path("runs/demo"), help="cache of the fine-tuned checkpoint"),

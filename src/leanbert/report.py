@@ -168,13 +168,39 @@ def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
     return lines
 
 
+def combination_section(rows: list[dict]) -> list[str]:
+    """Study 2 rows: per degree pair, the full global + random + neighbour pattern and each component removed."""
+    lines = []
+    for task in sorted({r["task"] for r in rows}):
+        task_rows = [r for r in rows if r["task"] == task]
+        cell = {(r["width"], r["n_random"], r["combination"]): r for r in task_rows}
+        kinds = ["global+random+neighbour"] + [f"without {c}" for c in ("global", "random", "neighbour")]
+        lines += ["", f"### Study 2: {task}, global + random + neighbour and each component removed "
+                      f"(layers: {task_rows[0]['placement']}; no fine-tuning; score (sparsity))", ""]
+        body = []
+        for w, r in sorted({(x["width"], x["n_random"]) for x in task_rows}):
+            full = cell.get((w, r, kinds[0]))
+            entries = []
+            for kind in kinds:
+                x = cell.get((w, r, kind))
+                delta = "" if x is None or full is None or kind == kinds[0] else f", {x['score'] - full['score']:+.1f}"
+                entries.append("–" if x is None else f"{x['score']:.1f} ({x['sparsity']:.2f}{delta})")
+            body.append([w, r, *entries])
+        lines += md_table(["width", "random", *kinds], "rr" + "r" * len(kinds), body)
+        lines += ["", f"Dense: {task_rows[0]['dense_score']:.2f}. A removed component's cell shows its score change "
+                      "against the full pattern of the same degrees."]
+    return lines
+
+
 def sparse_section(results_dir: Path, plot_dir: Path | None = None) -> list[str]:
     rows = []
     for path in sorted((Path(results_dir) / "sparse").glob("*.jsonl")):
         rows += [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
     study = [r for r in rows if r.get("study") == "sparse"]
-    rows = [r for r in rows if r.get("study") != "sparse"]
+    combos = [r for r in rows if r.get("study") == "combination"]
+    rows = [r for r in rows if r.get("study") not in ("sparse", "combination")]
     extra = study_section(study, plot_dir or Path(results_dir) / "plots") if study else []
+    extra += combination_section(combos) if combos else []
     if not rows:
         return extra
     lines = ["", "## Sparse attention patterns, applied without fine-tuning (results/sparse/)", "",

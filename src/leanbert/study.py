@@ -151,3 +151,41 @@ def parse_grid(families: str, placements: str, sparsities: str):
     except ValueError:
         raise ConfigError(f"invalid config field 'sparsity': {sparsities!r}") from None
     return fams, places, targets
+
+
+COMPONENTS = ("global", "random", "neighbour")
+
+
+def combination_configs(widths, randoms, layers, num_layers) -> list[tuple[dict, SparseConfig]]:
+    """Study 2: every BigBird-style combination global + random(r) + neighbour(w) over the given degrees,
+    and each with one component removed. Returns (labels, config) pairs; labels name what is present."""
+    cells = []  # a removal shared by two cells (without neighbour: same for every width) is run for each
+    for w in widths:
+        for r in randoms:
+            full = dict(global_cls=True, n_random=r, width=w)
+            variants = [("global+random+neighbour", full)] + [
+                (f"without {c}", {**full, **{"global": dict(global_cls=False), "random": dict(n_random=0),
+                                             "neighbour": dict(width=0)}[c]}) for c in COMPONENTS]
+            for removed, fields in variants:
+                labels = dict(combination=removed, width=w, n_random=r, global_cls=fields["global_cls"],
+                              pattern_width=fields["width"], pattern_random=fields["n_random"])
+                cells.append((labels, SparseConfig.for_layers(num_layers, layers, **fields)))
+    return cells
+
+
+def run_combinations(task: str, dense: str, widths, randoms, placement: str = "later", data_dir=None,
+                     results: Path | None = None) -> list[dict]:
+    """Study 2 on the dense checkpoint as it is (masks applied at inference): one row per cell, with the
+    measured sparsity, so removing a component can be read as accuracy lost per sparsity gained."""
+    from .results import append
+    from .runner import evaluate_rows, load_split
+
+    _, model, _, _, _, _ = load_split(dense, task, "dev", data_dir, None)
+    num_layers = model.config.num_hidden_layers
+    cells = combination_configs(widths, randoms, placement_layers(placement, num_layers), num_layers)
+    rows = evaluate_rows(dense, task, "dev", data_dir, configs=[(None, cfg) for _, cfg in cells])
+    for (labels, _), row in zip(cells, rows):
+        row.update(study="combination", placement=placement, **labels)
+        if results:
+            append(results, row)
+    return rows
