@@ -84,3 +84,21 @@ def test_report_study_and_deployment_sections(tmp_path):
     assert "| ck | 3.0 | 8 | 4 | 300 | 0 | 22.0 | 176 | 173 | 191 | 412 |" in text
     assert "| 8 | 48 | 0.816 | 1.60x | 1.20x | 1.05x | 1.10x | 1.15x | 2.0e-07 |" in text
     assert "| 8 | 2.0 | 48 | 1.50x | 1.40x | 1.90x |" in text
+
+
+def test_fca_claim_section_averages_the_loss_and_reports_padded_flops():
+    from leanbert.report import fca_claim_section
+
+    def claim_row(task, variant, score, method_gflops):
+        r = row("fca" if variant.startswith("fca") else "power", score, 1.0, variant=variant)
+        r.update(task=task, gflops_padded={"dense": 4.0, "method": method_gflops})
+        return r
+
+    by_task = {"mrpc": [row("dense", 88.0, 2.0), claim_row("mrpc", "power", 87.0, 2.0), claim_row("mrpc", "fca-k1-weighted", 87.5, 2.1)],
+               "rte": [claim_row("rte", "power", 86.0, 1.0), claim_row("rte", "fca-k1-weighted", 88.5, 1.05)]}
+    lines = fca_claim_section(by_task)
+    text = "\n".join(lines)
+    assert "| mrpc | 88.00 | 87.00 (-1.00), 2.00x | 87.50 (-0.50), 1.90x | – |" in text
+    assert "| rte | 88.00 | 86.00 (-2.00), 4.00x | 88.50 (+0.50), 3.81x | – |" in text
+    assert "power: 1.50 points over 2 tasks; fca-k1-weighted: 0.00 points over 2 tasks." in text
+    assert fca_claim_section({"mrpc": [row("dense", 88.0, 2.0)]}) == []
