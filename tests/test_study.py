@@ -61,7 +61,7 @@ def test_study_with_the_syntax_family_fine_tuned(tmp_path, tiny_model_dir, glue_
 def test_study_learns_degrees_at_each_lambda(tmp_path, tiny_model_dir, glue_dir):
     out = tmp_path / "study.jsonl"
     args = ["study", "sparse", "--task", "sst2", "--dense", str(tiny_model_dir), "--data-dir", str(glue_dir),
-            "--families", "bigbird", "--placements", "later", "--sparsity", "0.5", "--batch-size", "8", "-o",
+            "--families", "bigbird", "--placements", "later", "--sparsity", "0.5", "--batch-size", "8", "--max-train-examples", "16", "-o",
             str(tmp_path / "cells"), "--results", str(out), "--learned-lambdas", "0,3"]
     r = CliRunner().invoke(app, args + ["--epochs", "0"])
     assert r.exit_code != 0 and "epochs" in str(r.exception)
@@ -72,6 +72,8 @@ def test_study_learns_degrees_at_each_lambda(tmp_path, tiny_model_dir, glue_dir)
     learned = rows[1:]
     assert all(row["config"]["layers"] == [1, 2] and row["config"]["head_widths"] for row in learned)
     assert all(0 <= row["sparsity"] < 1 and row["target_sparsity"] is None for row in learned)
+    log = json.loads((tmp_path / "cells" / "sst2" / "learned-later-3" / "band-soft" / "train_log.json").read_text())
+    assert log["args"]["max_train_examples"] == 16 and log["step"] == 2  # 16 examples, batch 8
     from leanbert.report import study_section
 
     lines = study_section(rows, tmp_path / "plots")
