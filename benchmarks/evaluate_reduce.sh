@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Accuracy, FLOPs and measured speed of the PoWER-BERT and FCA checkpoints made by `STAGES=reduce
-# benchmarks/train_all.sh`, replacing those variants' rows in results/<task>.jsonl (other rows are kept).
+# Accuracy, FLOPs and measured speed of the PoWER-BERT and FCA checkpoints made by `STAGES="reduce curve"
+# benchmarks/train_all.sh`, replacing those variants' rows in results/<task>.jsonl (other rows are kept):
+# power, fca-k1-weighted, fca-k5-mean (runs/<task>/reduce/) and power-lambda<L> (runs/<task>/power-l<L>/, the
+# PoWER-BERT curve's other points).
 # Same protocol as evaluate_all.sh: 1 thread pinned to core 1 (training runs on core 0), batch 1 and 32,
 # both dense baselines measured in the same run. Waits for each checkpoint unless WAIT is empty.
 set -euo pipefail
@@ -12,11 +14,14 @@ for t in ${TASKS:-rte stsb cola bbc sst2 mrpc}; do
   [ "$t" = bbc ] && { split=test; bench=(--bench --bench-batch-sizes 1,32 --bench-examples 4,32 --min-run-time 0.5); }
   out="results/$t.jsonl"
   dense=$(python3 -c "import json,sys; print(next(r['score'] for r in map(json.loads, open(sys.argv[1])) if r['method'] == 'dense'))" "$out")
-  for variant in ${VARIANTS:-power fca-k1-weighted fca-k5-mean}; do
-    ckpt="runs/$t/reduce/$variant/best"
-    while [ -n "${WAIT:-1}" ] && ! python3 - "$t" "$variant" <<'PY'
+  curve=$(cd runs/$t && ls -d power-l* 2>/dev/null | sed 's/^power-l/power-lambda/' || true)
+  for variant in ${VARIANTS:-power fca-k1-weighted fca-k5-mean $curve}; do
+    run="reduce/$variant"
+    [[ $variant == power-lambda* ]] && run="power-l${variant#power-lambda}/power"
+    ckpt="runs/$t/$run/best"
+    while [ -n "${WAIT:-1}" ] && ! python3 - "$t" "$run" <<'PY'
 import json, sys, pathlib
-log = pathlib.Path(f"runs/{sys.argv[1]}/reduce/{sys.argv[2]}/train_log.json")
+log = pathlib.Path(f"runs/{sys.argv[1]}/{sys.argv[2]}/train_log.json")
 sys.exit(0 if log.is_file() and json.loads(log.read_text()).get("epochs") else 1)  # 1-epoch runs: done after epoch 1
 PY
     do sleep 30; done
@@ -27,7 +32,7 @@ rows = [line for line in open(sys.argv[1]) if json.loads(line).get("variant") !=
 open(sys.argv[1], "w").writelines(rows)
 PY
     $LB evaluate --checkpoint "$ckpt" --task "$t" --split "$split" --data-dir "$GLUE" --threads 1 --results "$out" \
-      --dense-score "$dense" --method saved "${bench[@]}" > /dev/null
+      --dense-score "$dense" --method saved "${bench[@]}" --variant "$variant" > /dev/null
     echo "done $t $variant"
   done
 done

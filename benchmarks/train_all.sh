@@ -30,22 +30,34 @@ reduce() {  # task batch lambda lr_soft [extra...]: PoWER-BERT and FCA (k=1 weig
   $LB fca "${common[@]}" --coarse 1 --merge weighted
   $LB fca "${common[@]}" --coarse 5 --merge mean
 }
-# STAGES: "train" (dense + ACC), "reduce" (PoWER-BERT + FCA), "ltp"; default all three.
+curve() {  # task batch lambda lr_soft [extra...]: one more PoWER-BERT point (its own search) for the accuracy/speed curve
+  local task=$1 bs=$2 lam=$3 lrs=$4; shift 4
+  $LB power-bert --task "$task" --dense "runs/$task/dense/best" -o "runs/$task/power-l$lam" --data-dir "$GLUE" \
+    --batch-size "$bs" --lambda "$lam" --lr-soft "$lrs" --lr 3e-5 --threads "$THREADS" "$@"
+}
+# STAGES: "train" (dense + ACC), "reduce" (PoWER-BERT + FCA), "ltp", "curve" (PoWER-BERT at lambda / 3 and x 3);
+# default: train reduce ltp.
 has() { [[ " ${STAGES:-train reduce ltp} " == *" $1 "* ]]; }
+curves() {  # task batch lambda lr_soft [extra...]: the two extra points around the reduce lambda
+  local task=$1 bs=$2 lam=$3 lrs=$4; shift 4
+  for l in $(python3 -c "print('%g %g' % ($lam / 3, $lam * 3))"); do curve "$task" "$bs" "$l" "$lrs" "$@"; done
+}
 for t in ${TASKS:-mrpc stsb cola sst2 bbc rte}; do
   # lr_soft: the search runs 1 epoch instead of ~5, so lr_soft is set so that (steps x lr_soft) ~ 1.5-2, i.e.
   # a retention weight can travel from 1 to 0 under Adam; lambda is the reference value (DESIGN 1.2).
   case $t in
-    mrpc) has train && train mrpc 3 32 1e-4; has reduce && reduce mrpc 32 3e-3 1.5e-2
+    mrpc) has train && train mrpc 3 32 1e-4; has reduce && reduce mrpc 32 3e-3 1.5e-2; has curve && curves mrpc 32 3e-3 1.5e-2
           has ltp && for spec in "0.1 1e-2" "0.3 1e-2" "2 3e-2"; do set -- $spec  # LTP: lambda, threshold learning rate
             $LB ltp --task mrpc --dense runs/mrpc/dense/best -o "runs/mrpc/ltp-l$1" --data-dir "$GLUE" --lambda "$1" \
               --lr-soft "$2" --threads "$THREADS"; done ;;
-    stsb) has train && train stsb 2 32 1e-4; has reduce && reduce stsb 32 1e-3 1e-2 ;;
-    cola) has train && train cola 5 32 1e-4; has reduce && reduce cola 32 7e-3 7.5e-3 ;;
-    sst2) has train && train sst2 1 32 5e-5; has reduce && reduce sst2 32 2e-4 5e-3 --max-train-examples 10000 ;;
+    stsb) has train && train stsb 2 32 1e-4; has reduce && reduce stsb 32 1e-3 1e-2; has curve && curves stsb 32 1e-3 1e-2 ;;
+    cola) has train && train cola 5 32 1e-4; has reduce && reduce cola 32 7e-3 7.5e-3; has curve && curves cola 32 7e-3 7.5e-3 ;;
+    sst2) has train && train sst2 1 32 5e-5; has reduce && reduce sst2 32 2e-4 5e-3 --max-train-examples 10000
+          has curve && curves sst2 32 2e-4 5e-3 --max-train-examples 10000 ;;
     bbc)  has train && train bbc 1 16 1e-4 --max-train-examples 500
-          has reduce && reduce bbc 16 2e-3 5e-2 --max-train-examples 500 ;;
-    rte)  has train && train rte 3 16 5e-5; has reduce && reduce rte 16 2e-3 1.5e-2 ;;
+          has reduce && reduce bbc 16 2e-3 5e-2 --max-train-examples 500
+          has curve && curves bbc 16 2e-3 5e-2 --max-train-examples 500 ;;
+    rte)  has train && train rte 3 16 5e-5; has reduce && reduce rte 16 2e-3 1.5e-2; has curve && curves rte 16 2e-3 1.5e-2 ;;
   esac
   touch "runs/$t/READY"
 done
