@@ -50,7 +50,10 @@ def query_blocks(n: int, width: int, global_first: bool, block: int = DEFAULT_BL
 
 
 def key_positions(blk: QueryBlock, device=None) -> torch.Tensor:
-    keys = blk.keys
+    return key_positions_of(blk.keys, device)
+
+
+def key_positions_of(keys: slice | torch.Tensor, device=None) -> torch.Tensor:
     return torch.arange(keys.start, keys.stop, device=device) if isinstance(keys, slice) else keys
 
 

@@ -111,35 +111,54 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
     """BertAttention (self-attention + output projection + residual LayerNorm) computed explicitly, so that
     the statistics the scores need come out. Returns output (B, N, D), AttentionStats, values (B, H, N, Dh).
 
-    Queries are processed in blocks of `chunk`: each block's probabilities (B*H, chunk, N) are made, used
-    for the context and folded into the per-key sums, then dropped, so the (B, H, N, N) matrix never exists
-    (at 512 tokens, batch 32, it is 400 MB and made a scoring layer about 3x slower than SDPA; blocked, about
-    1.6x). The key mask enters the same GEMM as the logits (baddbmm). With a symbolic length (export) there is
-    one block. `allowed` (B, N, N), a sparse pattern (patterns.finalize form), restricts each query's keys;
-    `band` (banded.Band) does the same for a neighbour pattern while scoring only the keys in reach.
+    Queries are processed in blocks: each block's probabilities (B*H, c, keys) are made, used for the context
+    and folded into the per-key sums, then dropped, so the (B, H, N, N) matrix never exists (at 512 tokens,
+    batch 32, it is 400 MB and made a scoring layer about 3x slower than SDPA; blocked, about 1.6x). Blocks
+    come from `_full_blocks` (every key, `chunk` queries at a time; one block with a symbolic length, for
+    export; `allowed` (B, N, N), a sparse pattern in patterns.finalize form, restricts each query's keys) or
+    from `_band_blocks` (`band`: a neighbour pattern, each query block scoring only the keys in its window).
     """
-    if band is not None:
-        return _banded_attention_with_stats(layer, hidden, key_mask, band)
     sa = layer.attention.self
     b, n, _ = hidden.shape
     q, k, v = (x.reshape(-1, n, sa.attention_head_size) for x in project_heads(layer, hidden))  # (B*H, N, Dh)
     h, dh = q.shape[0] // b, sa.attention_head_size
     real = key_mask.to(q.dtype).repeat_interleave(h, dim=0)[:, None, :]  # (B*H, 1, N)
-    bias = (real - 1) * torch.finfo(q.dtype).max  # (B*H, 1, N): 0 for real keys, the dtype's minimum for pads
-    keys_t = k.transpose(1, 2)  # (B*H, Dh, N)
-    starts = [0] if isinstance(n, torch.SymInt) else range(0, n, chunk)
+    blocks = (_band_blocks(n, band, key_mask, h, q.dtype) if band is not None
+              else _full_blocks(n, chunk, real, allowed, h, q.dtype))
     contexts, selfs, received = [], [], torch.zeros_like(real)
-    for start in starts:
-        stop = n if isinstance(n, torch.SymInt) else min(n, start + chunk)
-        block_bias = bias if allowed is None else pattern_bias(allowed[:, start:stop], h, q.dtype)
-        probs = torch.baddbmm(block_bias, q[:, start:stop], keys_t, alpha=sa.scaling).softmax(dim=-1)  # (B*H, c, N)
-        contexts.append(torch.bmm(sa.dropout(probs), v))  # (B*H, c, Dh)
-        received = torch.baddbmm(received, real[:, :, start:stop], probs)  # (B*H, 1, N): + sum over real queries
-        selfs.append(torch.diagonal(probs[:, :, start:stop], dim1=1, dim2=2))  # (B*H, c)
+    for start, stop, keys, bias, every_key in blocks:
+        probs = torch.baddbmm(bias, q[:, start:stop], k[:, keys].transpose(1, 2), alpha=sa.scaling).softmax(dim=-1)
+        contexts.append(torch.bmm(sa.dropout(probs), v[:, keys]))  # (B*H, c, Dh)
+        if every_key:  # + the sum over this block's real queries, fused into one GEMM
+            received = torch.baddbmm(received, real[:, :, start:stop], probs)  # (B*H, 1, N)
+        else:  # a window of keys: scatter the sums to their positions
+            received = received.index_add(2, banded.key_positions_of(keys, hidden.device), torch.bmm(real[:, :, start:stop], probs))
+        if isinstance(keys, slice):  # contiguous keys: each query's own key lies on a diagonal
+            selfs.append(torch.diagonal(probs[:, :, start - keys.start:stop - keys.start], dim1=1, dim2=2))  # (B*H, c)
+        else:  # [CLS] + a window
+            own = torch.searchsorted(keys, torch.arange(start, stop, device=hidden.device))
+            selfs.append(probs.gather(2, own[None, :, None].expand(probs.shape[0], -1, 1))[..., 0])  # (B*H, c)
     context = torch.cat(contexts, dim=1).view(b, h, n, dh).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
     self_attention = torch.cat(selfs, dim=1).view(b, h, n) * key_mask[:, None, :]
     stats = scoring.AttentionStats(received.view(b, h, n), self_attention)
     return layer.attention.output(context, hidden), stats, v.view(b, h, n, dh)
+
+
+def _full_blocks(n, chunk: int, real: torch.Tensor, allowed, heads: int, dtype):
+    """(start, stop, keys, bias, every key?) per query block over every key; bias (B*H, 1 or c, N) masks pads
+    (and the pattern)."""
+    pad_bias = (real - 1) * torch.finfo(dtype).max  # (B*H, 1, N): 0 for real keys, the dtype's minimum for pads
+    starts = [0] if isinstance(n, torch.SymInt) else range(0, n, chunk)
+    for start in starts:
+        stop = n if isinstance(n, torch.SymInt) else min(n, start + chunk)
+        yield start, stop, slice(0, n), pad_bias if allowed is None else pattern_bias(allowed[:, start:stop], heads, dtype), True
+
+
+def _band_blocks(n: int, band: banded.Band, key_mask: torch.Tensor, heads: int, dtype):
+    """(start, stop, keys, bias, every key?) per query block of a neighbour pattern: only its window's keys."""
+    for blk in banded.query_blocks(n, band.width, band.global_first, device=key_mask.device):
+        allowed = banded.block_allowed(blk, band.width, band.global_first, key_mask, band.head_widths)  # (B[, H], c, L)
+        yield blk.start, blk.stop, blk.keys, pattern_bias(allowed, heads, dtype), False
 
 
 def _attention_sublayer(config, method, index, layer, hidden, key_mask, mask):
@@ -150,29 +169,6 @@ def _attention_sublayer(config, method, index, layer, hidden, key_mask, mask):
         return attention_with_kernel(layer, hidden, key_mask, kernel)
     allowed = method.allowed_pairs(index, key_mask, hidden)  # (B, N, N) or None
     return layer.attention(hidden, mask if allowed is None else pair_mask(config, allowed, hidden.dtype))[0]
-
-
-def _banded_attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, band: banded.Band):
-    """attention_with_stats for a neighbour (+ global) pattern: each query block scores only its key window."""
-    sa = layer.attention.self
-    b, n, _ = hidden.shape
-    q, k, v = (x.reshape(-1, n, sa.attention_head_size) for x in project_heads(layer, hidden))  # (B*H, N, Dh)
-    h = q.shape[0] // b
-    real = key_mask.to(q.dtype).repeat_interleave(h, dim=0)[:, None, :]  # (B*H, 1, N)
-    contexts, selfs, received = [], [], torch.zeros_like(real)
-    for blk in banded.query_blocks(n, band.width, band.global_first, device=hidden.device):
-        keys = banded.key_positions(blk, hidden.device)  # (L,)
-        allowed = banded.block_allowed(blk, band.width, band.global_first, key_mask, band.head_widths)  # (B[, H], c, L)
-        bias = pattern_bias(allowed, h, q.dtype)  # (B*H, c, L)
-        probs = torch.baddbmm(bias, q[:, blk.start:blk.stop], k[:, blk.keys].transpose(1, 2), alpha=sa.scaling).softmax(dim=-1)
-        contexts.append(torch.bmm(sa.dropout(probs), v[:, blk.keys]))  # (B*H, c, Dh)
-        received = received.index_add(2, keys, torch.bmm(real[:, :, blk.start:blk.stop], probs))  # + sum over real queries
-        own = torch.searchsorted(keys, torch.arange(blk.start, blk.stop, device=hidden.device))  # each query's own key
-        selfs.append(probs.gather(2, own[None, :, None].expand(probs.shape[0], -1, 1))[..., 0])  # (B*H, c)
-    context = torch.cat(contexts, dim=1).view(b, h, n, -1).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
-    self_attention = torch.cat(selfs, dim=1).view(b, h, n) * key_mask[:, None, :]
-    stats = scoring.AttentionStats(received.view(b, h, n), self_attention)
-    return layer.attention.output(context, hidden), stats, v.view(b, h, n, -1)
 
 
 def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
