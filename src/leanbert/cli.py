@@ -187,6 +187,52 @@ def learn_band(
 
 
 @app.command()
+def lat(
+    task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="lengthdrop/ and search.json go here"),
+    data_dir: Optional[str] = None,
+    max_drop: float = typer.Option(0.2, help="LengthDrop: each layer drops a fraction drawn from U(0, max-drop)"),
+    n_random: int = typer.Option(2, help="random sub-models per step (sandwich rule: + the full and the smallest)"),
+    speedup: str = typer.Option("1.5,2,3", help="target FLOPs reductions (padded to the task length) to pick configs for"),
+    population: int = 16, generations: int = 8,
+    search_examples: int = typer.Option(200, help="dev examples the search scores candidates on (seeded sample)"),
+    epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
+    max_length: Optional[int] = None, threads: Optional[int] = None,
+    max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
+    results: Optional[Path] = typer.Option(None, help="append one row per chosen config here (full dev split)"),
+    bench: bool = typer.Option(False, help="with --results: also measure speed (batch 1 and 32, both baselines)"),
+):
+    """LAT peer: LengthDrop fine-tuning (sandwich rule, in-place distillation), then an evolutionary search of
+    per-layer lengths; one config per target FLOPs reduction, evaluated on the full dev split."""
+    from .config import PowerConfig
+    from .pipeline import lat_pipeline
+    from .results import append
+    from .runner import evaluate_rows, make_bench
+    from .train import FinetuneArgs
+
+    _set_threads(threads)
+    targets = _floats(speedup, "speedup")
+    if not targets or min(targets) < 1 or population < 2 or generations < 1 or n_random < 0 or search_examples < 1:
+        raise LeanbertError("--speedup needs values >= 1; --population >= 2, --generations >= 1, --n-random >= 0, "
+                            "--search-examples >= 1")
+    base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
+                        batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
+                        max_train_examples=max_train_examples)
+    summary = lat_pipeline(base, max_drop, n_random, targets, population, generations, search_examples)
+    configs = [(c["target_speedup"], PowerConfig(keep_fractions=tuple(c["keep_fractions"])))
+               for c in summary["chosen"] if c["keep_fractions"] is not None]
+    split = "test" if task == "bbc" else "dev"
+    speed = make_bench(summary["checkpoint"], task, split, data_dir, max_length, {1: 32, 32: 128}, 1.0) if bench else None
+    dense_score = evaluate_rows(dense, task, split, data_dir, max_length=max_length)[0]["score"]  # the dense baseline's
+    for row in evaluate_rows(summary["checkpoint"], task, split, data_dir, configs=configs, bench=speed,
+                             max_length=max_length, dense_score=dense_score):
+        row.update(variant="lat", method="lat")
+        if results:
+            append(results, row)
+        typer.echo(json.dumps({k: row.get(k) for k in ("target_speedup", "score", "dense_score", "gflops", "speedup_dynamic")}))
+
+
+@app.command()
 def evaluate(
     checkpoint: str = typer.Option(..., help="a fine-tuned model directory"),
     task: str = typer.Option("custom", help="a named task, or custom with --dev-file/--test-file"),

@@ -65,3 +65,49 @@ def learned_band_pipeline(base: FinetuneArgs, band_lambda: float, lr_soft: float
                             apply_config=config), progress)
     return {"variant": "learned-band", "config": config, "soft_best": soft["best_score"], "hard_best": hard["best_score"],
             "checkpoint": str(out / "band" / "best")}
+
+
+def lat_pipeline(base: FinetuneArgs, max_drop: float, n_random: int, speedups, population: int = 16,
+                 generations: int = 8, search_examples: int = 200, progress: bool = True) -> dict:
+    """LAT: LengthDrop fine-tuning (OUTPUT/lengthdrop), then an evolutionary search of length configs on the
+    first `search_examples` dev examples (seeded sample); for each target FLOPs reduction the best config
+    within budget. Writes OUTPUT/search.json (the Pareto front and the choices)."""
+    import random as _random
+
+    from . import atomic
+    from .evaluation import evaluate
+    from .flops import mean_gflops
+    from .lat import best_within, search_front
+    from .methods import build_method
+    from .runner import load_split
+
+    out = Path(base.output_dir)
+    finetune(replace(base, output_dir=str(out / "lengthdrop"), lat_max_drop=max_drop, lat_random=n_random), progress)
+    checkpoint = str(out / "lengthdrop" / "best")
+    tokenizer, model, _, spec, ds, n0 = load_split(checkpoint, base.task, "dev", base.data_dir, base.max_length, base.user)
+    from .api import apply
+    from .batching import EncodedDataset
+    from .lat import full_config
+
+    layers = model.config.num_hidden_layers
+    apply(model, full_config(layers))
+    pick = sorted(_random.Random(base.seed).sample(range(len(ds)), min(search_examples, len(ds))))
+    subset = EncodedDataset([ds.features[i] for i in pick], [ds.labels[i] for i in pick])
+
+    def score(fractions):
+        return evaluate(model, tokenizer, subset, spec, leanbert_config=PowerConfig(keep_fractions=fractions))["score"]
+
+    def cost(fractions):
+        return mean_gflops([n0], model.config, build_method(PowerConfig(keep_fractions=fractions)))
+
+    front = search_front(score, cost, layers, max_drop, population, generations, base.seed)
+    dense = mean_gflops([n0], model.config)
+    chosen = []
+    for s in speedups:
+        point = best_within(front, dense / s)
+        chosen.append({"target_speedup": s, "keep_fractions": None if point is None else list(point[2]),
+                       "search_score": None if point is None else point[1]})
+    summary = {"checkpoint": checkpoint, "max_length": n0, "search_examples": len(pick), "dense_gflops": dense,
+               "front": [{"gflops": c, "score": sc, "keep_fractions": list(f)} for c, sc, f in front], "chosen": chosen}
+    atomic.write_json(out / "search.json", summary)
+    return summary

@@ -21,6 +21,7 @@ from . import atomic, syntax
 from .api import apply, current_config
 from .batching import check_max_length, encode, train_loader
 from .config import ACCConfig, config_from_dict, uses_syntax
+from .lat import LengthDropSampler, full_config as lat_full_config, sandwich_loss
 from .learned_band import ATTR as BAND_ATTR, attach_learned_band
 from .ltp_training import ATTR as LTP_ATTR, attach_soft_ltp
 from .retention import ATTR as RETENTION_ATTR, attach_search
@@ -61,6 +62,8 @@ class FinetuneArgs:
     band_from_layer: int = 0  # patterned layers: this one upward
     band_temperature: tuple[float, float] = (4.0, 0.5)  # tau annealed from the first to the second
     lr_soft: float = 3e-3
+    lat_max_drop: float | None = None  # LAT's LengthDrop training: drop ratio per layer drawn from U(0, p) (lat.py)
+    lat_random: int = 2  # random sub-models per step beside the full and the smallest (sandwich rule)
     user: UserFiles | None = None  # the user's own CSV/TSV/JSONL files instead of a named task
 
 
@@ -121,6 +124,10 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
         sampler = ACCSampler(*args.acc_speedups, model.config, max_length, args.acc_score, args.seed)
         apply(model, sampler.config_for(args.acc_speedups[0]))  # saved with the model: marks it as ACC-tuned
 
+    length_drop = None
+    if args.lat_max_drop is not None:  # patched with a keep-everything config, so sub-models come per call
+        length_drop = LengthDropSampler(model.config.num_hidden_layers, args.lat_max_drop, args.seed)
+        apply(model, lat_full_config(model.config.num_hidden_layers))
     if args.apply_config:
         apply(model, config_from_dict(args.apply_config))
         if uses_syntax(current_config(model)):  # every batch carries its parse
@@ -165,7 +172,10 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
             extra = {"leanbert_config": sampler.sample()} if sampler else {}
             if hasattr(retention, "set_progress"):  # annealed soft stages
                 retention.set_progress(step / total_steps)
-            loss = model(**batch, **extra).loss
+            if length_drop is not None:
+                loss = sandwich_loss(model, batch, length_drop, args.lat_random, spec.is_regression)
+            else:
+                loss = model(**batch, **extra).loss
             total = loss + soft_lambda * retention.penalty() if retention is not None else loss
             accelerator.backward(total)
             optimizer.step()
