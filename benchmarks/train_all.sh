@@ -57,7 +57,7 @@ for t in ${TASKS:-mrpc stsb cola sst2 bbc rte}; do
     bbc)  has train && train bbc 1 16 1e-4 --max-train-examples 500
           has reduce && reduce bbc 16 2e-3 5e-2 --max-train-examples 500
           has curve && curves bbc 16 2e-3 5e-2 --max-train-examples 500 ;;
-    rte)  has train && train rte 3 16 5e-5; has reduce && reduce rte 16 2e-3 1.5e-2; has curve && curves rte 16 2e-3 1.5e-2 ;;
+    rte)  has train && train rte 3 16 5e-5; has reduce && reduce rte 16 2e-4 1.5e-2; has curve && curves rte 16 2e-4 1.5e-2 ;;
   esac
   touch "runs/$t/READY"
 done
