@@ -78,7 +78,7 @@ def test_study_learns_degrees_at_each_lambda(tmp_path, tiny_model_dir, glue_dir)
 
     lines = study_section(rows, tmp_path / "plots")
     assert any("| learned | later | – | 3" in line for line in lines), lines
-    assert (tmp_path / "plots" / "sst2_sparse_study.png").is_file()
+    assert (tmp_path / "plots" / "sst2_sparse_study_finetuned.png").is_file()
 
 
 def test_combination_grid_removes_each_component():

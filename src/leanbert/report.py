@@ -177,9 +177,10 @@ def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     lines = []
-    for task in sorted({r["task"] for r in rows}):
-        task_rows = [r for r in rows if r["task"] == task]
-        lines += ["", f"### Study: {task}, pattern families at matched sparsity (learned: knob = lambda)", ""]
+    for task, tuned in sorted({(r["task"], r["epochs"] > 0) for r in rows}):
+        task_rows = [r for r in rows if r["task"] == task and (r["epochs"] > 0) == tuned]
+        how = "fine-tuned with each mask" if tuned else "masks on the dense checkpoint, no fine-tuning"
+        lines += ["", f"### Study: {task}, pattern families at matched sparsity ({how}; learned: knob = lambda)", ""]
         lines += md_table(["family", "layers", "target sparsity", "knob", "sparsity reached", "fine-tuning epochs", "score", "Δ"],
                           "llrrrrrr",
                           ([r["family"], r["placement"], _fmt(r.get("target_sparsity"), 2), r["knob"], f"{r['sparsity']:.3f}",
@@ -199,10 +200,11 @@ def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         plot_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{task}_sparse_study" + ("_finetuned" if tuned else "")
         for ext in ("png", "svg"):
-            fig.savefig(plot_dir / f"{task}_sparse_study.{ext}", dpi=110)
+            fig.savefig(plot_dir / f"{name}.{ext}", dpi=110)
         plt.close(fig)
-        lines += ["", f"![{task} sparse study](plots/{task}_sparse_study.png)"]
+        lines += ["", f"![{task} sparse study]({plot_dir.name}/{name}.png)"]
     return lines
 
 
