@@ -61,7 +61,7 @@ def test_report_study_and_deployment_sections(tmp_path):
     (results / "speed").mkdir()
     (results / "mrpc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
     study = [dict(row("sparse", s, 2.0), study="sparse", family="neighbour", placement=p, target_sparsity=0.78, knob=3,
-                  sparsity=0.8, epochs=1) for s, p in ((80.0, "all"), (87.0, "later"))]
+                  sparsity=0.8, epochs=e) for s, p, e in ((80.0, "all", 1), (87.0, "later", 1), (70.0, "all", 0))]
     (results / "sparse" / "mrpc_study.jsonl").write_text("".join(json.dumps(r) + "\n" for r in study))
     onnx = {"task": "mrpc", "target_speedup": 2.0, "batch_size": 32, "torch_seconds": 1.0, "onnx_seconds": 0.5,
             "onnx_vs_torch": 2.0, "speedup_vs_dense": {"torch": 1.9, "onnx": 2.1},
@@ -79,7 +79,10 @@ def test_report_study_and_deployment_sections(tmp_path):
     out = tmp_path / "docs" / "results.md"
     text = write_report(results, out).read_text()
     assert "| neighbour | later | 0.78 | 3 | 0.800 | 1 | 87.00 | -1.00 |" in text
+    assert "| neighbour | all | 0.78 | 3 | 0.800 | 0 | 70.00 | -18.00 |" in text
+    assert text.index("fine-tuned with each mask") > text.index("no fine-tuning")  # two tables, two plots
     assert (out.parent / "plots" / "mrpc_sparse_study.png").is_file()
+    assert (out.parent / "plots" / "mrpc_sparse_study_finetuned.png").is_file()
     assert "| mrpc | 2.0 | 32 | 1.000 | 0.500 | 2.00x | 1.90x | 2.10x | 7,33 | 5.0e-06 |" in text
     assert "| ck | 3.0 | 8 | 4 | 300 | 0 | 22.0 | 176 | 173 | 191 | 412 |" in text
     assert "| 8 | 48 | 0.816 | 1.60x | 1.20x | 1.05x | 1.10x | 1.15x | 2.0e-07 |" in text
