@@ -157,6 +157,7 @@ def test_evaluate_command_with_syntax_hops(tiny_model_dir, glue_dir):
     assert r.exit_code == 0, r.output
     row = json.loads(r.output.strip().splitlines()[-1])
     assert row["variant"] == "sparse-w0-r0-syn1-from0" and 0 < row["sparsity"] < 1
+    assert set(row["sparsity_by_layer"]) == {"0", "1", "2"}  # reported per patterned layer
     r = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir",
                                  str(glue_dir), "--method", "acc", "--speedup", "2", "--syntax-hops", "1"])
     assert r.exit_code != 0 and "syntax pattern cannot be composed" in str(r.exception or r.output)

@@ -115,8 +115,16 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
             metrics=result["metrics"], variant=_variant(method, cfg), target_speedup=target, keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
             timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"),
             gflops_padded=padded_gflops,
-            sparsity=mean_sparsity(m, model, ds) if cfg is not None and cfg.method == "sparse" else None))
+            **_sparsity_fields(m, model, ds, cfg)))
     return rows
+
+
+def _sparsity_fields(method, model, ds, cfg) -> dict:
+    if cfg is None or cfg.method != "sparse":
+        return {"sparsity": None}
+    per_layer = layer_sparsity(method, model, ds)
+    return {"sparsity": round(sum(per_layer.values()) / max(1, len(per_layer)), 4),
+            "sparsity_by_layer": {str(k): v for k, v in per_layer.items()}}
 
 
 def _variant(method: str, cfg) -> str:
@@ -135,22 +143,29 @@ def _variant(method: str, cfg) -> str:
 
 def mean_sparsity(method, model, ds) -> float:
     """Mean attention sparsity over the patterned layers, each example at its own length (real tokens)."""
+    per_layer = layer_sparsity(method, model, ds)
+    return round(sum(per_layer.values()) / max(1, len(per_layer)), 4)
+
+
+def layer_sparsity(method, model, ds) -> dict[int, float]:
+    """Attention sparsity of each patterned layer, averaged over (up to 256) examples at their own lengths.
+    The lexical pattern is measured on the input embeddings (the first layer's input) for every layer."""
     import torch
 
     from .patterns import sparsity
 
     from .syntax import collate_distances
 
-    values = []
+    values = {index: [] for index in method.config.layers}
     with torch.no_grad():
         for features in ds.features[:256]:
             ids = torch.tensor([features["input_ids"]])
             key_mask = torch.ones_like(ids, dtype=torch.bool)
             hidden = model.bert.embeddings(input_ids=ids)  # (1, N, D): the pattern's lexical input at layer 0
             parse = collate_distances([features], ids.shape[1])  # None unless syntax.attach ran
-            for index in method.config.layers:
-                values.append(sparsity(method.allowed_pairs(index, key_mask, hidden, parse), key_mask).item())
-    return round(sum(values) / max(1, len(values)), 4)
+            for index in values:
+                values[index].append(sparsity(method.allowed_pairs(index, key_mask, hidden, parse), key_mask).item())
+    return {index: round(sum(v) / max(1, len(v)), 4) for index, v in values.items()}
 
 
 def with_model_labels(user, model):
