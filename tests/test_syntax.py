@@ -161,3 +161,22 @@ def test_evaluate_command_with_syntax_hops(tiny_model_dir, glue_dir):
     r = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir",
                                  str(glue_dir), "--method", "acc", "--speedup", "2", "--syntax-hops", "1"])
     assert r.exit_code != 0 and "syntax pattern cannot be composed" in str(r.exception or r.output)
+
+
+@pytest.mark.slow
+def test_real_parser_on_odd_inputs(tiny_tokenizer):
+    """Empty text, emoji, combining accents, tabs, and a text truncated by max_length: finite distances, every
+    real piece linked to itself (0 on the diagonal for word pieces), specials unlinked."""
+    pytest.importorskip(syntax.PARSER_PACKAGE)
+    texts = ["", "good \U0001F600 movie", "cafe\u0301 was fine", "the\tcat  sat", " ".join(["good movie"] * 40)]
+    ds, truncated = encode(tiny_tokenizer, [Example(t, None, 1) for t in texts], 16)
+    assert truncated == 1
+    syntax.attach(ds, tiny_tokenizer, 16)
+    for features in ds.features:
+        n = len(features["input_ids"])
+        d = syntax.collate_distances([features], n)[0]
+        words = torch.tensor(features["syntax_words"])
+        assert d.shape == (n, n) and len(words) == n
+        real = words >= 0
+        assert (d.diagonal()[real] == 0).all() and (d.diagonal()[~real] == U).all()
+        assert (d[~real] == U).all()
