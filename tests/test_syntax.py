@@ -180,3 +180,20 @@ def test_real_parser_on_odd_inputs(tiny_tokenizer):
         real = words >= 0
         assert (d.diagonal()[real] == 0).all() and (d.diagonal()[~real] == U).all()
         assert (d[~real] == U).all()
+
+
+def test_missing_parser_package_names_the_install(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *a, **k):
+        if name == syntax.PARSER_PACKAGE:
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    syntax.load_parser.cache_clear()
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(ConfigError, match=r"leanbert\[syntax\]"):
+        syntax.load_parser()
+    syntax.load_parser.cache_clear()
