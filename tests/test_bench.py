@@ -76,3 +76,24 @@ def test_evaluate_rows_applies_each_config(tiny_model_dir, glue_dir, monkeypatch
     assert seen[0] is None  # the dense score
     assert [c.keep_fractions for c in seen[1:]] == [r["config"]["keep_fractions"] and tuple(r["config"]["keep_fractions"]) for r in rows]
     assert seen[2].keep_fractions[-1] < 1.0
+
+
+def test_dense_and_method_are_measured_alternately(tiny_tokenizer, monkeypatch):
+    """Each ratio comes from alternating dense/method rounds measured beside the config, medians compared."""
+    from leanbert import bench as bench_module
+
+    model = tiny_model("sdpa", vocab_size=tiny_tokenizer.vocab_size)
+    ds, _ = encode(tiny_tokenizer, [Example(s, None, 1) for s in SENTENCES_POS + SENTENCES_NEG], 16)
+    calls = []
+    fake_seconds = iter([4.0, 1.0, 2.0, 1.0, 3.0, 1.0] * 4)  # dense, method, dense, method, ...
+
+    def fake_time(model, batches, config=None, min_run_time=1.0):
+        calls.append((config is None, min_run_time))
+        return next(fake_seconds)
+
+    monkeypatch.setattr(bench_module, "time_batches", fake_time)
+    speed = SpeedBench(model, tiny_tokenizer, ds, 16, (2,), {2: 4}, min_run_time=0.9, calibrate=False, rounds=3)
+    out = speed.speedups(leanbert.ACCConfig(keep_fractions=(0.5, 0.5, 0.5)))
+    assert [dense for dense, _ in calls[:6]] == [True, False, True, False, True, False]
+    assert all(t == pytest.approx(0.3) for _, t in calls)
+    assert out["padded"]["2"] == 3.0 and out["rounds"] == 3  # median dense 3.0 / median method 1.0

@@ -7,6 +7,7 @@ Timing uses torch.utils.benchmark on a fixed, seeded sample of real examples; th
 from __future__ import annotations
 
 import random
+import statistics
 
 import torch
 from torch.utils import benchmark
@@ -43,12 +44,21 @@ def time_batches(model, batches: list[dict], leanbert_config=None, min_run_time:
         return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
+INTERLEAVE_ROUNDS = 3
+
+
 class SpeedBench:
-    """Times a model on fixed batches; dense timings are measured once and reused for every config."""
+    """Times a model on fixed batches against both dense baselines.
+
+    Each config's ratio comes from `rounds` alternating measurements (dense, method, dense, method, ...), each
+    of min_run_time / rounds seconds, medians compared: the dense baseline is re-measured beside every config
+    rather than once at the start, so slow drift of the machine (the other core's load, frequency) cancels
+    out of the ratio instead of entering it. rounds=1 is a single dense/method pair."""
 
     def __init__(self, model, tokenizer, ds: EncodedDataset, max_length: int, batch_sizes=(1, 32),
-                 examples_per_batch_size=None, min_run_time: float = 1.0, seed: int = 0, calibrate: bool = True):
-        self.model, self.min_run_time, self.max_length = model, min_run_time, max_length
+                 examples_per_batch_size=None, min_run_time: float = 1.0, seed: int = 0, calibrate: bool = True,
+                 rounds: int = INTERLEAVE_ROUNDS):
+        self.model, self.min_run_time, self.max_length, self.rounds = model, min_run_time, max_length, rounds
         self.num_layers = model.config.num_hidden_layers
         examples_per_batch_size = examples_per_batch_size or {1: 32, 32: 128}
         self.batches = {}
@@ -56,21 +66,25 @@ class SpeedBench:
             sample = sample_dataset(ds, examples_per_batch_size.get(bs, 4 * bs), seed)
             self.batches[bs] = {"padded": make_batches(sample, tokenizer, bs, max_length),
                                 "dynamic": make_batches(sample, tokenizer, bs, None)}
-        self.dense = {bs: {p: self._time(b, None) for p, b in d.items()} for bs, d in self.batches.items()}
         lengths = sorted({max(2, max_length * eighths // 8) for eighths in (1, 2, 4, 6, 8)})  # fit points
         self.latency = {bs: LatencyModel.fit(model, bs, lengths) for bs in batch_sizes} if calibrate else {}
 
-    def _time(self, batches, config):
-        return time_batches(self.model, batches, config, self.min_run_time)
+    def _pair(self, batches, config) -> tuple[float, float]:
+        """(dense seconds, method seconds): medians of `rounds` alternating measurements."""
+        dense, method = [], []
+        for _ in range(self.rounds):
+            dense.append(time_batches(self.model, batches, None, self.min_run_time / self.rounds))
+            method.append(time_batches(self.model, batches, config, self.min_run_time / self.rounds))
+        return statistics.median(dense), statistics.median(method)
 
     def speedups(self, config) -> dict:
         """{'padded': {bs: ratio}, 'dynamic': {bs: ratio}, 'seconds': {...}} against both dense baselines."""
-        out = {"padded": {}, "dynamic": {}, "seconds": {}}
+        out = {"padded": {}, "dynamic": {}, "seconds": {}, "rounds": self.rounds}
         for bs, protocols in self.batches.items():
             for protocol, batches in protocols.items():
-                t = self._time(batches, config)
-                out[protocol][str(bs)] = round(self.dense[bs][protocol] / t, 3)
-                out["seconds"][f"{protocol}_bs{bs}"] = {"method": round(t, 5), "dense": round(self.dense[bs][protocol], 5)}
+                dense, t = self._pair(batches, config)
+                out[protocol][str(bs)] = round(dense / t, 3)
+                out["seconds"][f"{protocol}_bs{bs}"] = {"method": round(t, 5), "dense": round(dense, 5)}
                 if bs in self.latency and config is not None and config.method != "ltp":  # LTP: no static plan to predict from
                     lengths = [b["input_ids"].shape[1] for b in batches]
                     pred = self.latency[bs].predicted_speedup(lengths, build_method(config), self.num_layers)

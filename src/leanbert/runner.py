@@ -113,7 +113,7 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
             dense_gflops=dense_gflops, speedup_padded=timing.get("padded"), speedup_dynamic=timing.get("dynamic"),
             predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else (None if data_dependent else 1.0),
             metrics=result["metrics"], variant=_variant(method, cfg), target_speedup=target, keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
-            timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"),
+            timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"), timing_rounds=timing.get("rounds"),
             gflops_padded=padded_gflops,
             **_sparsity_fields(m, model, ds, cfg)))
     return rows
