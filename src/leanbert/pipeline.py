@@ -69,15 +69,15 @@ def learned_band_pipeline(base: FinetuneArgs, band_lambda: float, lr_soft: float
 
 def lat_pipeline(base: FinetuneArgs, max_drop: float, n_random: int, speedups, population: int = 16,
                  generations: int = 8, search_examples: int = 200, progress: bool = True) -> dict:
-    """LAT: LengthDrop fine-tuning (OUTPUT/lengthdrop), then an evolutionary search of length configs on the
-    first `search_examples` dev examples (seeded sample); for each target FLOPs reduction the best config
-    within budget. Writes OUTPUT/search.json (the Pareto front and the choices)."""
-    import random as _random
-
+    """LAT: LengthDrop fine-tuning (OUTPUT/lengthdrop), then an evolutionary search of length configs on a
+    seeded sample of `search_examples` dev examples; for each target FLOPs reduction (at the padded task
+    length) the best config within budget. Writes OUTPUT/search.json (the Pareto front and the choices)."""
     from . import atomic
+    from .api import apply
+    from .bench import sample_dataset
     from .evaluation import evaluate
     from .flops import mean_gflops
-    from .lat import best_within, search_front
+    from .lat import best_within, full_config, search_front
     from .methods import build_method
     from .runner import load_split
 
@@ -85,14 +85,9 @@ def lat_pipeline(base: FinetuneArgs, max_drop: float, n_random: int, speedups, p
     finetune(replace(base, output_dir=str(out / "lengthdrop"), lat_max_drop=max_drop, lat_random=n_random), progress)
     checkpoint = str(out / "lengthdrop" / "best")
     tokenizer, model, _, spec, ds, n0 = load_split(checkpoint, base.task, "dev", base.data_dir, base.max_length, base.user)
-    from .api import apply
-    from .batching import EncodedDataset
-    from .lat import full_config
-
     layers = model.config.num_hidden_layers
-    apply(model, full_config(layers))
-    pick = sorted(_random.Random(base.seed).sample(range(len(ds)), min(search_examples, len(ds))))
-    subset = EncodedDataset([ds.features[i] for i in pick], [ds.labels[i] for i in pick])
+    apply(model, full_config(layers))  # sub-models are passed per call
+    subset = sample_dataset(ds, search_examples, base.seed)
 
     def score(fractions):
         return evaluate(model, tokenizer, subset, spec, leanbert_config=PowerConfig(keep_fractions=fractions))["score"]
@@ -107,7 +102,7 @@ def lat_pipeline(base: FinetuneArgs, max_drop: float, n_random: int, speedups, p
         point = best_within(front, dense / s)
         chosen.append({"target_speedup": s, "keep_fractions": None if point is None else list(point[2]),
                        "search_score": None if point is None else point[1]})
-    summary = {"checkpoint": checkpoint, "max_length": n0, "search_examples": len(pick), "dense_gflops": dense,
+    summary = {"checkpoint": checkpoint, "max_length": n0, "search_examples": len(subset), "dense_gflops": dense,
                "front": [{"gflops": c, "score": sc, "keep_fractions": list(f)} for c, sc, f in front], "chosen": chosen}
     atomic.write_json(out / "search.json", summary)
     return summary
