@@ -170,3 +170,17 @@ def test_export_command_writes_a_verified_graph_and_refuses_tome(tmp_path, tiny_
                      "--profile-length", "32")
     assert result.returncode == 2 and result.stderr.strip().startswith("error: invalid config field 'method'")
     assert "Traceback" not in result.stderr and not (tmp_path / "t.onnx").exists()
+
+
+def test_reduction_pipelines_take_per_task_defaults(tmp_path, tiny_model_dir, glue_dir):
+    from leanbert.pipeline import GENERIC_DEFAULTS, REDUCTION_DEFAULTS, reduction_defaults
+
+    assert reduction_defaults("cola") == REDUCTION_DEFAULTS["cola"]
+    assert reduction_defaults("cola", retention_lambda=0.5) == (0.5, *REDUCTION_DEFAULTS["cola"][1:])
+    assert reduction_defaults("custom") == GENERIC_DEFAULTS
+    out = tmp_path / "power"
+    r = CliRunner().invoke(app, ["power-bert", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out),
+                                 "--data-dir", str(glue_dir), "--max-length", "16", "--max-train-examples", "8"])
+    assert r.exit_code == 0, r.output
+    args = json.loads((out / "search" / "train_log.json").read_text())["args"]
+    assert (args["retention_lambda"], args["lr_soft"], args["batch_size"]) == REDUCTION_DEFAULTS["sst2"]

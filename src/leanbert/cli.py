@@ -81,10 +81,11 @@ def finetune(
 
 def _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
                         max_length, max_train_examples, threads, coarse, merge, divide_by_count):
-    from .pipeline import reduction_pipeline
+    from .pipeline import reduction_defaults, reduction_pipeline
     from .train import FinetuneArgs
 
     _set_threads(threads)
+    retention_lambda, lr_soft, batch_size = reduction_defaults(task, retention_lambda, lr_soft, batch_size)
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
                         batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                         max_train_examples=max_train_examples)
@@ -94,8 +95,9 @@ def _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_
 _PIPELINE_OPTIONS = dict(
     task=typer.Option(...), dense=typer.Option(..., help="the fine-tuned dense checkpoint to start from"),
     output_dir=typer.Option(..., "--output-dir", "-o", help="search/ and one folder per variant go here"),
-    retention_lambda=typer.Option(3e-3, "--lambda", help="penalty on kept tokens, times layer index"),
-    lr_soft=typer.Option(3e-3, help="learning rate of the retention weights"),
+    retention_lambda=typer.Option(None, "--lambda", help="penalty on kept tokens, times layer index "
+                                                          "(default: per task, pipeline.REDUCTION_DEFAULTS)"),
+    lr_soft=typer.Option(None, help="learning rate of the retention weights (default: per task)"),
     max_train_examples=typer.Option(None, help="subsample the training set (seeded, the same subset every stage)"),
 )
 
@@ -104,8 +106,10 @@ _PIPELINE_OPTIONS = dict(
 def power_bert(
     task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
     output_dir: Path = _PIPELINE_OPTIONS["output_dir"], data_dir: Optional[str] = None,
-    retention_lambda: float = _PIPELINE_OPTIONS["retention_lambda"], lr_soft: float = _PIPELINE_OPTIONS["lr_soft"],
-    epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
+    retention_lambda: Optional[float] = _PIPELINE_OPTIONS["retention_lambda"],
+    lr_soft: Optional[float] = _PIPELINE_OPTIONS["lr_soft"],
+    epochs: float = 1.0, batch_size: Optional[int] = typer.Option(None, help="default: per task"), lr: float = 3e-5,
+    seed: int = 42,
     max_length: Optional[int] = None, threads: Optional[int] = None,
     max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
 ):
@@ -118,11 +122,13 @@ def power_bert(
 def fca(
     task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
     output_dir: Path = _PIPELINE_OPTIONS["output_dir"], data_dir: Optional[str] = None,
-    retention_lambda: float = _PIPELINE_OPTIONS["retention_lambda"], lr_soft: float = _PIPELINE_OPTIONS["lr_soft"],
+    retention_lambda: Optional[float] = _PIPELINE_OPTIONS["retention_lambda"],
+    lr_soft: Optional[float] = _PIPELINE_OPTIONS["lr_soft"],
     coarse: int = typer.Option(1, help="coarse tokens per layer (0 = PoWER-BERT)"),
     merge: str = typer.Option("weighted", help="mean or weighted (score softmax within a chunk)"),
     divide_by_count: bool = typer.Option(False, help="the reference code's extra 1/|chunk| factor"),
-    epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
+    epochs: float = 1.0, batch_size: Optional[int] = typer.Option(None, help="default: per task"), lr: float = 3e-5,
+    seed: int = 42,
     max_length: Optional[int] = None, threads: Optional[int] = None,
     max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
 ):
