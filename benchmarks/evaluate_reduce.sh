@@ -2,7 +2,7 @@
 # Accuracy, FLOPs and measured speed of the PoWER-BERT and FCA checkpoints made by `STAGES="reduce curve"
 # benchmarks/train_all.sh`, replacing those variants' rows in results/<task>.jsonl (other rows are kept):
 # power, fca-k1-weighted, fca-k5-mean (runs/<task>/reduce/) and power-lambda<L> (runs/<task>/power-l<L>/, the
-# PoWER-BERT curve's other points).
+# PoWER-BERT curve's other points). RESULTS_DIR writes elsewhere (e.g. two timing jobs on two cores at once).
 # Same protocol as evaluate_all.sh: 1 thread pinned to core 1 (training runs on core 0), batch 1 and 32,
 # both dense baselines measured in the same run. Waits for each checkpoint unless WAIT is empty.
 set -euo pipefail
@@ -12,8 +12,9 @@ GLUE=${LEANBERT_GLUE_DIR:-../shared/data/glue}
 for t in ${TASKS:-rte stsb cola bbc sst2 mrpc}; do
   split=dev; bench=(--bench --bench-batch-sizes 1,32 --bench-examples 32,128)
   [ "$t" = bbc ] && { split=test; bench=(--bench --bench-batch-sizes 1,32 --bench-examples 4,32 --min-run-time 0.5); }
-  out="results/$t.jsonl"
-  dense=$(python3 -c "import json,sys; print(next(r['score'] for r in map(json.loads, open(sys.argv[1])) if r['method'] == 'dense'))" "$out")
+  out="${RESULTS_DIR:-results}/$t.jsonl"
+  dense_rows="results/$t.jsonl"
+  dense=$(python3 -c "import json,sys; print(next(r['score'] for r in map(json.loads, open(sys.argv[1])) if r['method'] == 'dense'))" "$dense_rows")
   curve=$(cd runs/$t && ls -d power-l* 2>/dev/null | sed 's/^power-l/power-lambda/' || true)
   for variant in ${VARIANTS:-power fca-k1-weighted fca-k5-mean $curve}; do
     run="reduce/$variant"
