@@ -48,46 +48,53 @@ def final_config(counts, coarse: int, merge: str, divide_by_count: bool):
     return config, f"fca-k{coarse}-{merge}" + ("-div" if divide_by_count else "")
 
 
+def _soft_then_hard(base: FinetuneArgs, soft_name: str, soft_changes: dict, config_of, progress: bool):
+    """The two stages every learned reduction shares: a soft stage in OUTPUT/<soft_name> (skipped once done, so
+    variants reuse it), then fine-tuning with the hard config it yields, starting from its best checkpoint.
+    `config_of(soft_log) -> (config dict, hard stage name)`. Returns (soft log, hard log, config, name)."""
+    out = Path(base.output_dir)
+    soft = finetune(replace(base, output_dir=str(out / soft_name), **soft_changes), progress)
+    config, name = config_of(soft)
+    hard = finetune(replace(base, output_dir=str(out / name), model=str(out / soft_name / "best"), apply_config=config),
+                    progress)
+    return soft, hard, config, name
+
+
 def reduction_pipeline(base: FinetuneArgs, retention_lambda: float, lr_soft: float, coarse: int = 0,
                        merge: str = "weighted", divide_by_count: bool = False, progress: bool = True) -> dict:
     """`base.model` is the fine-tuned dense checkpoint; writes OUTPUT/search and OUTPUT/<variant>."""
-    out = Path(base.output_dir)
-    search = finetune(replace(base, output_dir=str(out / "search"), retention_lambda=retention_lambda, lr_soft=lr_soft),
-                      progress)
-    counts = search["retention_keep_counts"]
-    config, name = final_config(counts, coarse, merge, divide_by_count)
-    retrain = finetune(replace(base, output_dir=str(out / name), model=str(out / "search" / "best"),
-                               apply_config=config.to_dict()), progress)
-    return {"variant": name, "keep_counts": counts, "config": config.to_dict(), "search_best": search["best_score"],
-            "retrain_best": retrain["best_score"], "checkpoint": str(out / name / "best")}
+    def config_of(search):
+        config, name = final_config(search["retention_keep_counts"], coarse, merge, divide_by_count)
+        return config.to_dict(), name
+
+    search, retrain, config, name = _soft_then_hard(
+        base, "search", dict(retention_lambda=retention_lambda, lr_soft=lr_soft), config_of, progress)
+    return {"variant": name, "keep_counts": search["retention_keep_counts"], "config": config,
+            "search_best": search["best_score"], "retrain_best": retrain["best_score"],
+            "checkpoint": str(Path(base.output_dir) / name / "best")}
 
 
 def ltp_pipeline(base: FinetuneArgs, ltp_lambda: float, lr_soft: float, temperature: float = 0.1,
                  progress: bool = True) -> dict:
     """LTP: the soft stage learns per-layer thresholds (OUTPUT/ltp-soft), then the model is fine-tuned with
     hard pruning at those thresholds (OUTPUT/ltp). `base.model` is the fine-tuned dense checkpoint."""
-    out = Path(base.output_dir)
-    soft = finetune(replace(base, output_dir=str(out / "ltp-soft"), ltp_lambda=ltp_lambda, ltp_temperature=temperature,
-                            lr_soft=lr_soft), progress)
-    config = soft["ltp_config"]
-    hard = finetune(replace(base, output_dir=str(out / "ltp"), model=str(out / "ltp-soft" / "best"), apply_config=config),
-                    progress)
+    soft, hard, config, name = _soft_then_hard(
+        base, "ltp-soft", dict(ltp_lambda=ltp_lambda, ltp_temperature=temperature, lr_soft=lr_soft),
+        lambda log: (log["ltp_config"], "ltp"), progress)
     return {"variant": "ltp", "config": config, "soft_best": soft["best_score"], "hard_best": hard["best_score"],
-            "checkpoint": str(out / "ltp" / "best")}
+            "checkpoint": str(Path(base.output_dir) / name / "best")}
 
 
 def learned_band_pipeline(base: FinetuneArgs, band_lambda: float, lr_soft: float, init: float = 16.0,
                           from_layer: int = 0, temperature: tuple[float, float] = (4.0, 0.5), progress: bool = True) -> dict:
     """Learned neighbour degrees: the soft stage learns a width per layer and head (OUTPUT/band-soft), then the
     model is fine-tuned with the hard bands (OUTPUT/band). `base.model` is the fine-tuned dense checkpoint."""
-    out = Path(base.output_dir)
-    soft = finetune(replace(base, output_dir=str(out / "band-soft"), band_lambda=band_lambda, band_init=init,
-                            band_from_layer=from_layer, band_temperature=tuple(temperature), lr_soft=lr_soft), progress)
-    config = soft["band_config"]
-    hard = finetune(replace(base, output_dir=str(out / "band"), model=str(out / "band-soft" / "best"),
-                            apply_config=config), progress)
+    soft, hard, config, name = _soft_then_hard(
+        base, "band-soft", dict(band_lambda=band_lambda, band_init=init, band_from_layer=from_layer,
+                                band_temperature=tuple(temperature), lr_soft=lr_soft),
+        lambda log: (log["band_config"], "band"), progress)
     return {"variant": "learned-band", "config": config, "soft_best": soft["best_score"], "hard_best": hard["best_score"],
-            "checkpoint": str(out / "band" / "best")}
+            "checkpoint": str(Path(base.output_dir) / name / "best")}
 
 
 def lat_pipeline(base: FinetuneArgs, max_drop: float, n_random: int, speedups, population: int = 16,
