@@ -123,8 +123,7 @@ def _sparsity_fields(method, model, ds, cfg) -> dict:
     if cfg is None or cfg.method != "sparse":
         return {"sparsity": None}
     per_layer = layer_sparsity(method, model, ds)
-    return {"sparsity": round(sum(per_layer.values()) / max(1, len(per_layer)), 4),
-            "sparsity_by_layer": {str(k): v for k, v in per_layer.items()}}
+    return {"sparsity": _mean_over_layers(per_layer), "sparsity_by_layer": {str(k): v for k, v in per_layer.items()}}
 
 
 def _variant(method: str, cfg) -> str:
@@ -143,7 +142,10 @@ def _variant(method: str, cfg) -> str:
 
 def mean_sparsity(method, model, ds) -> float:
     """Mean attention sparsity over the patterned layers, each example at its own length (real tokens)."""
-    per_layer = layer_sparsity(method, model, ds)
+    return _mean_over_layers(layer_sparsity(method, model, ds))
+
+
+def _mean_over_layers(per_layer: dict[int, float]) -> float:
     return round(sum(per_layer.values()) / max(1, len(per_layer)), 4)
 
 
@@ -153,7 +155,6 @@ def layer_sparsity(method, model, ds) -> dict[int, float]:
     import torch
 
     from .patterns import sparsity
-
     from .syntax import collate_distances
 
     values = {index: [] for index in method.config.layers}

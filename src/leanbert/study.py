@@ -179,11 +179,13 @@ def run_combinations(task: str, dense: str, widths, randoms, placement: str = "l
                      results: Path | None = None) -> list[dict]:
     """Study 2 on the dense checkpoint as it is (masks applied at inference): one row per cell, with the
     measured sparsity, so removing a component can be read as accuracy lost per sparsity gained."""
-    from .results import append
-    from .runner import evaluate_rows, load_split
+    from transformers import AutoConfig
 
-    _, model, _, _, _, _ = load_split(dense, task, "dev", data_dir, None)
-    num_layers = model.config.num_hidden_layers
+    from .models import resolve_model_dir
+    from .results import append
+    from .runner import evaluate_rows
+
+    num_layers = AutoConfig.from_pretrained(resolve_model_dir(dense)).num_hidden_layers  # evaluate_rows loads the model
     cells = combination_configs(widths, randoms, placement_layers(placement, num_layers), num_layers)
     rows = evaluate_rows(dense, task, "dev", data_dir, configs=[(None, cfg) for _, cfg in cells])
     for (labels, _), row in zip(cells, rows):
