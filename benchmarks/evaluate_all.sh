@@ -5,21 +5,17 @@
 # Waits for runs/<task>/READY (written by train_all.sh); finishes with the BERT-base scale speed run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LB="taskset -c ${CORE:-1} env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python -m leanbert"
-GLUE=${LEANBERT_GLUE_DIR:-../shared/data/glue}
+source benchmarks/protocol.sh
 SPEEDUPS=${SPEEDUPS:-1,1.5,2,2.5,3,4,5}
 for t in ${TASKS:-mrpc stsb cola sst2 bbc rte}; do
   while [ -n "${WAIT:-1}" ] && [ ! -f "runs/$t/READY" ]; do sleep 30; done
   [ -f "runs/$t/acc/best/config.json" ] || { echo "skip $t: no ACC checkpoint"; continue; }
-  split=dev; bench=(--bench --bench-batch-sizes 1,32 --bench-examples 32,128)
-  speedups=$SPEEDUPS
-  if [ "$t" = bbc ]; then  # 512-token documents: fewer settings and examples to fit the time budget
-    split=test; speedups=1,2,3,4,5; bench=(--bench --bench-batch-sizes 1,32 --bench-examples 4,32 --min-run-time 0.5)
-  fi
+  task_protocol "$t"; speedups=$SPEEDUPS
+  [ "$t" = bbc ] && speedups=1,2,3,4,5  # 512-token documents: fewer settings to fit the time budget
   out="results/$t.jsonl"; rm -f "$out"
   common=(--task "$t" --split "$split" --data-dir "$GLUE" --threads 1 --results "$out")
   $LB evaluate --checkpoint "runs/$t/dense/best" "${common[@]}" > /dev/null
-  dense=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['score'])" "$out")
+  dense=$(dense_score "$out")
   $LB evaluate --checkpoint "runs/$t/acc/best" "${common[@]}" --dense-score "$dense" --method acc --speedup "$speedups" "${bench[@]}" > /dev/null
   if [ "$t" != bbc ]; then
   $LB evaluate --checkpoint "runs/$t/acc/best" "${common[@]}" --dense-score "$dense" --method acc --score value_norm --speedup "$speedups" --variant acc-value-norm > /dev/null

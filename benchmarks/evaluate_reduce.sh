@@ -7,14 +7,11 @@
 # both dense baselines measured in the same run. Waits for each checkpoint unless WAIT is empty.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LB="taskset -c ${CORE:-1} env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python -m leanbert"
-GLUE=${LEANBERT_GLUE_DIR:-../shared/data/glue}
+source benchmarks/protocol.sh
 for t in ${TASKS:-rte stsb cola bbc sst2 mrpc}; do
-  split=dev; bench=(--bench --bench-batch-sizes 1,32 --bench-examples 32,128)
-  [ "$t" = bbc ] && { split=test; bench=(--bench --bench-batch-sizes 1,32 --bench-examples 4,32 --min-run-time 0.5); }
+  task_protocol "$t"
   out="${RESULTS_DIR:-results}/$t.jsonl"
-  dense_rows="results/$t.jsonl"
-  dense=$(python3 -c "import json,sys; print(next(r['score'] for r in map(json.loads, open(sys.argv[1])) if r['method'] == 'dense'))" "$dense_rows")
+  dense=$(dense_score "results/$t.jsonl")
   curve=$(cd runs/$t && ls -d power-l* 2>/dev/null | sed 's/^power-l/power-lambda/' || true)
   for variant in ${VARIANTS:-power fca-k1-weighted fca-k5-mean $curve}; do
     run="reduce/$variant"

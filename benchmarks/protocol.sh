@@ -1,0 +1,15 @@
+# Shared by evaluate_all.sh and evaluate_reduce.sh (sourced, not run): the per-task evaluation protocol, so
+# every method on a task is scored on the same split and timed with the same batch sizes and examples.
+LB="taskset -c ${CORE:-1} env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python -m leanbert"
+GLUE=${LEANBERT_GLUE_DIR:-../shared/data/glue}
+
+task_protocol() {  # task -> sets $split and the $bench arguments (1 thread, batch 1 and 32, both baselines)
+  split=dev; bench=(--bench --bench-batch-sizes 1,32 --bench-examples 32,128)
+  if [ "$1" = bbc ]; then  # 512-token documents (test split): fewer timed examples to fit the time budget
+    split=test; bench=(--bench --bench-batch-sizes 1,32 --bench-examples 4,32 --min-run-time 0.5)
+  fi
+}
+
+dense_score() {  # results file -> the dense model's score recorded in it
+  python3 -c "import json,sys; print(next(r['score'] for r in map(json.loads, open(sys.argv[1])) if r['method'] == 'dense'))" "$1"
+}
