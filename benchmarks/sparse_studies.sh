@@ -10,15 +10,17 @@ LB="taskset -c ${CORE:-0} env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python 
 GLUE=${LEANBERT_GLUE_DIR:-../shared/data/glue}
 for t in ${TASKS:-mrpc}; do
   dense="runs/$t/dense/best"
+  # SST-2 (67k sentences) and BBC (512-token articles): each fine-tuned cell trains on a seeded subsample.
+  cap=(); case $t in sst2) cap=(--max-train-examples 4000) ;; bbc) cap=(--max-train-examples 500) ;; esac
   for s in ${STUDIES:-2 1 3}; do
     case $s in
       2) $LB study combos --task "$t" --dense "$dense" --data-dir "$GLUE" --widths 1,2,4,8 --randoms 1,2,4 \
            --placement later --threads 1 --results "results/sparse/${t}_combos.jsonl" ;;
       1) $LB study sparse --task "$t" --dense "$dense" --data-dir "$GLUE" --epochs 1 --threads 1 \
-           --families neighbour,random,lexical,global+neighbour,bigbird,syntax --placements all,later --sparsity 0.78 \
+           --families neighbour,random,lexical,global+neighbour,bigbird,syntax --placements all,later --sparsity 0.78 "${cap[@]}" \
            --results "results/sparse/${t}_study_finetuned.jsonl" ;;
       3) $LB study sparse --task "$t" --dense "$dense" --data-dir "$GLUE" --epochs 1 --threads 1 \
-           --families bigbird --placements all --sparsity 0.6,0.9 --learned-lambdas 0.2,1,4 \
+           --families bigbird --placements all --sparsity 0.6,0.9 --learned-lambdas 0.2,1,4 "${cap[@]}" \
            --results "results/sparse/${t}_study_learned.jsonl" ;;
     esac
   done
