@@ -1,7 +1,7 @@
 """Report generation from a small fixture of JSON lines: tables, summary, plots."""
 import json
 
-from leanbert.report import best_at_drop, pareto, write_report
+from leanbert.report import best_at_drop, pareto, series, write_report
 
 
 def row(method, score, gflops, pad32=None, dyn32=None, variant=None, target=None):
@@ -105,3 +105,19 @@ def test_fca_claim_section_averages_the_loss_and_reports_padded_flops():
     assert "| rte | 88.00 | 86.00 (-2.00), 4.00x | 88.50 (+0.50), 3.81x | – |" in text
     assert "power: 1.50 points over 2 tasks; fca-k1-weighted: 0.00 points over 2 tasks." in text
     assert fca_claim_section({"mrpc": [row("dense", 88.0, 2.0)]}) == []
+
+
+def test_one_run_per_point_variants_form_one_curve(tmp_path):
+    """PoWER-BERT's lambda sweep (`power`, `power-lambda<L>`) and LTP's (`ltp-lambda<L>`) are one curve each
+    in the summary; the per-task table still lists every run under its own name."""
+    assert series({"variant": "power-lambda1e-3", "method": "power"}) == "power"
+    assert series({"variant": "ltp-lambda0.3", "method": "ltp"}) == "ltp"
+    assert series({"variant": "fca-k5-mean", "method": "fca"}) == "fca-k5-mean"
+    rows = [row("dense", 88.0, 2.0), row("power", 87.9, 1.0, 2.0, 1.2),
+            row("power", 87.2, 0.5, 4.0, 2.2, variant="power-lambda9e-3")]
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "mrpc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = write_report(results, tmp_path / "results.md", "# Results\n").read_text()
+    assert "| mrpc | power | 2.00x / 1.20x | 4.00x / 2.20x | 4.00x / 2.20x |" in text
+    assert "| power-lambda9e-3 |" in text

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -19,6 +20,16 @@ def load_rows(results_dir: Path) -> list[dict]:
 
 def label(row: dict) -> str:
     return row.get("variant") or row["method"]
+
+
+_ONE_RUN_PER_POINT = re.compile(r"-lambda[0-9.e+-]+$")
+
+
+def series(row: dict) -> str:
+    """The curve a row belongs to in plots and the summary. Methods that need one training run per point
+    (PoWER-BERT's `power-lambda<L>`, LTP's `ltp-lambda<L>`) write one variant per run; their points form one
+    curve, named without the lambda. PoWER-BERT's default-lambda run is the variant `power` itself."""
+    return _ONE_RUN_PER_POINT.sub("", label(row))
 
 
 def measured(row: dict, protocol: str, bs: str):
@@ -77,7 +88,7 @@ def summary_table(by_task: dict[str, list[dict]]) -> list[str]:
         groups = defaultdict(list)
         for r in rows:
             if label(r) != "dense":
-                groups[label(r)].append(r)
+                groups[series(r)].append(r)
         for name, group in sorted(groups.items()):
             if not any(measured(r, "padded", "32") for r in group):
                 continue
@@ -134,7 +145,7 @@ def plot_task(task: str, rows: list[dict], out_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     groups = defaultdict(list)
     for r in rows:
-        groups[label(r)].append(r)
+        groups[series(r)].append(r)
     dense = rows[0]["dense_score"]
     markers = "osd^v<>P*X"
     names = sorted(n for n in groups if n != "dense")
