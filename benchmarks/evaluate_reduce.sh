@@ -2,7 +2,7 @@
 # Accuracy, FLOPs and measured speed of the PoWER-BERT and FCA checkpoints made by `STAGES="reduce curve"
 # benchmarks/train_all.sh`, replacing those variants' rows in results/<task>.jsonl (other rows are kept):
 # power, fca-k1-weighted, fca-k5-mean (runs/<task>/reduce/) and power-lambda<L> (runs/<task>/power-l<L>/, the
-# PoWER-BERT curve's other points). RESULTS_DIR writes elsewhere (e.g. two timing jobs on two cores at once).
+# PoWER-BERT curve's other points; CURVE_ONLY=1 times only these). RESULTS_DIR writes elsewhere (e.g. two timing jobs on two cores at once).
 # Same protocol as evaluate_all.sh: 1 thread pinned to core 1 (training runs on core 0), batch 1 and 32,
 # both dense baselines measured in the same run. Waits for each checkpoint unless WAIT is empty.
 set -euo pipefail
@@ -13,7 +13,9 @@ for t in ${TASKS:-rte stsb cola bbc sst2 mrpc}; do
   out="${RESULTS_DIR:-results}/$t.jsonl"
   dense=$(dense_score "results/$t.jsonl")
   curve=$(cd runs/$t && ls -d power-l* 2>/dev/null | sed 's/^power-l/power-lambda/' || true)
-  for variant in ${VARIANTS:-power fca-k1-weighted fca-k5-mean $curve}; do
+  variants=${VARIANTS:-power fca-k1-weighted fca-k5-mean $curve}
+  [ -n "${CURVE_ONLY:-}" ] && variants=$curve  # only the PoWER-BERT curve's extra points
+  for variant in $variants; do
     run="reduce/$variant"
     [[ $variant == power-lambda* ]] && run="power-l${variant#power-lambda}/power"
     ckpt="runs/$t/$run/best"
