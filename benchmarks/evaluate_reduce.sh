@@ -2,7 +2,8 @@
 # Accuracy, FLOPs and measured speed of the PoWER-BERT and FCA checkpoints made by `STAGES="reduce curve"
 # benchmarks/train_all.sh`, replacing those variants' rows in results/<task>.jsonl (other rows are kept):
 # power, fca-k1-weighted, fca-k5-mean (runs/<task>/reduce/) and power-lambda<L> (runs/<task>/power-l<L>/, the
-# PoWER-BERT curve's other points; CURVE_ONLY=1 times only these). RESULTS_DIR writes elsewhere (e.g. two timing jobs on two cores at once).
+# PoWER-BERT curve's other points; CURVE_ONLY=1 times only these) and, named in VARIANTS, ltp-lambda<L>
+# (runs/<task>/ltp-l<L>/). RESULTS_DIR writes elsewhere (e.g. two timing jobs on two cores at once).
 # Same protocol as evaluate_all.sh: 1 thread pinned to core 1 (training runs on core 0), batch 1 and 32,
 # both dense baselines measured in the same run. Waits for each checkpoint unless WAIT is empty.
 set -euo pipefail
@@ -18,6 +19,7 @@ for t in ${TASKS:-rte stsb cola bbc sst2 mrpc}; do
   for variant in $variants; do
     run="reduce/$variant"
     [[ $variant == power-lambda* ]] && run="power-l${variant#power-lambda}/power"
+    [[ $variant == ltp-lambda* ]] && run="ltp-l${variant#ltp-lambda}/ltp"
     ckpt="runs/$t/$run/best"
     while [ -n "${WAIT:-1}" ] && ! python3 - "$t" "$run" <<'PY'
 import json, sys, pathlib
@@ -26,11 +28,7 @@ sys.exit(0 if log.is_file() and json.loads(log.read_text()).get("epochs") else 1
 PY
     do sleep 30; done
     [ -f "$ckpt/config.json" ] || { echo "skip $t $variant: no checkpoint"; continue; }
-    python3 - "$out" "$variant" <<'PY'
-import json, sys
-rows = [line for line in open(sys.argv[1]) if json.loads(line).get("variant") != sys.argv[2]]
-open(sys.argv[1], "w").writelines(rows)
-PY
+    drop_variant "$out" "$variant"
     $LB evaluate --checkpoint "$ckpt" --task "$t" --split "$split" --data-dir "$GLUE" --threads 1 --results "$out" \
       --dense-score "$dense" --method saved "${bench[@]}" --variant "$variant" > /dev/null
     echo "done $t $variant"

@@ -13,3 +13,8 @@ task_protocol() {  # task -> sets $split and the $bench arguments (1 thread, bat
 dense_score() {  # results file -> the dense model's score recorded in it
   python3 -c "import json,sys; print(next(r['score'] for r in map(json.loads, open(sys.argv[1])) if r['method'] == 'dense'))" "$1"
 }
+
+drop_variant() {  # results file, variant -> the file without that variant's rows (before they are re-measured)
+  [ -f "$1" ] || return 0
+  python3 -c "import json,sys; rows=[l for l in open(sys.argv[1]) if json.loads(l).get('variant') != sys.argv[2]]; open(sys.argv[1], 'w').writelines(rows)" "$1" "$2"
+}
