@@ -203,7 +203,8 @@ def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
             for placement, ls in [(p, "-" if p == "all" else "--") for p in sorted({r["placement"] for r in task_rows})]:
                 pts = sorted((r["sparsity"], r["score"]) for r in task_rows if r["family"] == family and r["placement"] == placement)
                 if pts:
-                    ax.plot(*zip(*pts), marker="osd^v"[i % 5], ls=ls, color=plt.cm.tab10(i), label=f"{family} ({placement})")
+                    ax.plot(*zip(*pts), marker="osd^v"[i % 5], ls=ls, color=plt.cm.tab10(i), label=f"{family} ({placement})",
+                            markerfacecolor="none" if placement == "all" else plt.cm.tab10(i))  # single points: no line to tell
         ax.axhline(task_rows[0]["dense_score"], color="grey", ls="--", label="dense")
         ax.set_xlabel("attention sparsity (real tokens)")
         ax.set_ylabel(f"{task} dev {task_rows[0]['metric']} (%)")
