@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source benchmarks/protocol.sh
 SPEEDUPS=${SPEEDUPS:-1,1.5,2,2.5,3,4,5}
 for t in ${TASKS:-mrpc stsb cola sst2 bbc rte}; do
-  while [ -n "${WAIT:-1}" ] && [ ! -f "runs/$t/READY" ]; do sleep 30; done
+  while [ -n "${WAIT-1}" ] && [ ! -f "runs/$t/READY" ]; do sleep 30; done
   [ -f "runs/$t/acc/best/config.json" ] || { echo "skip $t: no ACC checkpoint"; continue; }
   task_protocol "$t"; speedups=$SPEEDUPS
   [ "$t" = bbc ] && speedups=1,2,3,4,5  # 512-token documents: fewer settings to fit the time budget
@@ -23,14 +23,10 @@ for t in ${TASKS:-mrpc stsb cola sst2 bbc rte}; do
   $LB evaluate --checkpoint "runs/$t/dense/best" "${common[@]}" --dense-score "$dense" --method acc --speedup "$speedups" --variant acc-without-offline-tuning > /dev/null
   fi
   $LB evaluate --checkpoint "runs/$t/dense/best" "${common[@]}" --dense-score "$dense" --method tome --speedup "$speedups" "${bench[@]}" --variant tome-no-training > /dev/null
-  for variant in power fca-k1-weighted fca-k5-mean; do
-    ckpt="runs/$t/reduce/$variant/best"
-    [ -f "$ckpt/config.json" ] && $LB evaluate --checkpoint "$ckpt" "${common[@]}" --dense-score "$dense" --method saved "${bench[@]}" > /dev/null
-  done
-  for lam in 0.1 0.3 2; do  # LTP peer (benchmarks/train_all.sh trains it for MRPC)
-    ckpt="runs/$t/ltp-l$lam/ltp/best"
-    [ -f "$ckpt/config.json" ] && $LB evaluate --checkpoint "$ckpt" "${common[@]}" --dense-score "$dense" --method saved "${bench[@]}" --variant "ltp-lambda$lam" > /dev/null
-  done
+  # PoWER-BERT / FCA (runs/<task>/reduce/) and the LTP peer (runs/<task>/ltp-l<L>/): where trained, the same
+  # per-variant evaluation as evaluate_reduce.sh (missing checkpoints are skipped)
+  WAIT= TASKS=$t VARIANTS="power fca-k1-weighted fca-k5-mean ltp-lambda0.1 ltp-lambda0.3 ltp-lambda2" \
+    bash benchmarks/evaluate_reduce.sh
   echo "done $t"
 done
 # ACC at BERT-base scale (random weights): speed only.

@@ -21,7 +21,7 @@ for t in ${TASKS:-rte stsb cola bbc sst2 mrpc}; do
     [[ $variant == power-lambda* ]] && run="power-l${variant#power-lambda}/power"
     [[ $variant == ltp-lambda* ]] && run="ltp-l${variant#ltp-lambda}/ltp"
     ckpt="runs/$t/$run/best"
-    while [ -n "${WAIT:-1}" ] && ! python3 - "$t" "$run" <<'PY'
+    while [ -n "${WAIT-1}" ] && ! python3 - "$t" "$run" <<'PY'
 import json, sys, pathlib
 log = pathlib.Path(f"runs/{sys.argv[1]}/{sys.argv[2]}/train_log.json")
 sys.exit(0 if log.is_file() and json.loads(log.read_text()).get("epochs") else 1)  # 1-epoch runs: done after epoch 1

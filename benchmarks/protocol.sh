@@ -1,5 +1,6 @@
-# Shared by evaluate_all.sh and evaluate_reduce.sh (sourced, not run): the per-task evaluation protocol, so
+# Sourced (not run) by evaluate_all.sh, evaluate_reduce.sh and train_all.sh: the per-task evaluation protocol, so
 # every method on a task is scored on the same split and timed with the same batch sizes and examples.
+# LB pins to core 1 (timing); train_all.sh redefines it for core 0.
 LB="taskset -c ${CORE:-1} env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python -m leanbert"
 GLUE=${LEANBERT_GLUE_DIR:-../shared/data/glue}
 
