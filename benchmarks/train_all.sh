@@ -36,13 +36,14 @@ curve() {  # task batch lambda lr_soft [extra...]: one more PoWER-BERT point (it
     --batch-size "$bs" --lambda "$lam" --lr-soft "$lrs" --lr 3e-5 --threads "$THREADS" "$@"
 }
 # STAGES: "train" (dense + ACC), "reduce" (PoWER-BERT + FCA), "ltp", "curve" (PoWER-BERT at lambda / 3 and x 3),
-# "lat"; default: train reduce ltp.
+# "lat"; default: train reduce ltp. LTP_LAMBDAS: the LTP lambdas (default 0.1 0.3 2).
 has() { [[ " ${STAGES:-train reduce ltp} " == *" $1 "* ]]; }
 peers() {  # task batch [extra...]: the LTP peer at three lambdas (stage ltp; timed by evaluate_reduce.sh with
   # VARIANTS="ltp-lambda0.1 ltp-lambda0.3 ltp-lambda2") and the LAT peer (stage lat: LengthDrop training, search,
   # then its chosen configs evaluated and timed on this core; its rows replace the task's `lat` rows in results/)
   local task=$1 bs=$2 lam lrs; shift 2
-  if has ltp; then for spec in "0.1 1e-2" "0.3 1e-2" "2 3e-2"; do read -r lam lrs <<< "$spec"  # lambda, threshold lr
+  if has ltp; then for lam in ${LTP_LAMBDAS:-0.1 0.3 2}; do  # threshold lr: 1e-2, 3e-2 from lambda 1 up
+    lrs=$(python3 -c "print('3e-2' if $lam >= 1 else '1e-2')")
     $LB ltp --task "$task" --dense "runs/$task/dense/best" -o "runs/$task/ltp-l$lam" --data-dir "$GLUE" --lambda "$lam" \
       --lr-soft "$lrs" --batch-size "$bs" --threads "$THREADS" "$@"; done; fi
   if has lat; then  # max-drop 0.35 on 6 layers: the paper's smallest final length (docs/methods.md)

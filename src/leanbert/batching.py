@@ -68,12 +68,22 @@ def train_loader(ds: EncodedDataset, tokenizer, batch_size: int, regression: boo
     return DataLoader(ds, batch_size=batch_size, shuffle=True, generator=g, collate_fn=make_collate(tokenizer, regression))
 
 
-def sorted_batches(ds: EncodedDataset, batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (what a user serving a model would do)."""
+def sorted_batches(ds: EncodedDataset, batch_size: int, equal_length: bool = False) -> list[list[int]]:
+    """Indices grouped into batches of similar length (what a user serving a model would do), or, with
+    `equal_length`, of exactly one length each: a config given as fractions of the batch's padded length then
+    keeps the same tokens of an example whatever else is in the sample, which is what its per-example FLOPs
+    count assumes (a wide batch lets its short rows keep all their tokens)."""
     order = sorted(range(len(ds)), key=lambda i: len(ds.features[i]["input_ids"]))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if not equal_length:
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    by_length: dict[int, list[int]] = {}
+    for i in order:
+        by_length.setdefault(len(ds.features[i]["input_ids"]), []).append(i)
+    return [same[i:i + batch_size] for same in by_length.values() for i in range(0, len(same), batch_size)]
 
 
-def eval_loader(ds: EncodedDataset, tokenizer, batch_size: int, regression: bool, pad_to: int | None = None) -> DataLoader:
+def eval_loader(ds: EncodedDataset, tokenizer, batch_size: int, regression: bool, pad_to: int | None = None,
+                equal_length: bool = False) -> DataLoader:
     """Length-bucketed batches with dynamic padding, or every batch padded to `pad_to` (the papers' protocol)."""
-    return DataLoader(ds, batch_sampler=sorted_batches(ds, batch_size), collate_fn=make_collate(tokenizer, regression, pad_to))
+    return DataLoader(ds, batch_sampler=sorted_batches(ds, batch_size, equal_length),
+                      collate_fn=make_collate(tokenizer, regression, pad_to))

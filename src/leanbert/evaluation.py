@@ -13,13 +13,13 @@ from .tasks import TaskSpec
 
 @torch.inference_mode()
 def predict(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: int = 64, leanbert_config=None,
-            accelerator=None) -> tuple[np.ndarray, np.ndarray]:
-    """Predictions and labels in the order of the length-sorted loader."""
+            accelerator=None, equal_length: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and labels in the order of the length-sorted loader (`equal_length`: batches.sorted_batches)."""
     if leanbert_config is not None and current_config(model) is None:
         # an unpatched model would silently ignore the per-call config and run dense
         raise ConfigError("a per-call leanbert_config needs a model patched with leanbert.apply first")
     model.eval()
-    loader = eval_loader(ds, tokenizer, batch_size, spec.is_regression)
+    loader = eval_loader(ds, tokenizer, batch_size, spec.is_regression, equal_length=equal_length)
     if accelerator is not None and accelerator.num_processes > 1:
         loader = accelerator.prepare_data_loader(loader)  # shards, and tracks its own remainder
     else:
@@ -40,7 +40,7 @@ def predict(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: in
 
 
 def evaluate(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: int = 64, leanbert_config=None,
-             accelerator=None) -> dict:
-    preds, labels = predict(model, tokenizer, ds, spec, batch_size, leanbert_config, accelerator)
+             accelerator=None, equal_length: bool = False) -> dict:
+    preds, labels = predict(model, tokenizer, ds, spec, batch_size, leanbert_config, accelerator, equal_length)
     metrics = compute_metrics(spec, preds, labels)
     return {"metrics": metrics, "score": main_score(spec, metrics), "metric": spec.metric}

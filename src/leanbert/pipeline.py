@@ -119,8 +119,9 @@ def lat_pipeline(base: FinetuneArgs, max_drop: float, n_random: int, speedups, p
     apply(model, full_config(layers))  # sub-models are passed per call
     subset = sample_dataset(ds, search_examples, base.seed)
 
-    def score(fractions):
-        return evaluate(model, tokenizer, subset, spec, leanbert_config=PowerConfig(keep_fractions=fractions))["score"]
+    def score(fractions):  # equal-length batches: on a small sample, wide batches let short rows keep every token
+        return evaluate(model, tokenizer, subset, spec, leanbert_config=PowerConfig(keep_fractions=fractions),
+                        equal_length=True)["score"]
 
     def cost(fractions):
         return mean_gflops([n0], model.config, build_method(PowerConfig(keep_fractions=fractions)))
