@@ -68,14 +68,16 @@ def test_evaluate_rows_applies_each_config(tiny_model_dir, glue_dir, monkeypatch
     real = runner.evaluate
 
     def spy(model, *a, **k):
-        seen.append(leanbert.current_config(model))
+        seen.append((leanbert.current_config(model), k.get("equal_length", False)))
         return real(model, *a, **k)
 
     monkeypatch.setattr(runner, "evaluate", spy)
     rows = runner.evaluate_rows(tiny_model_dir, "sst2", "dev", glue_dir, "acc", [1.0, 2.0], [], 16)
-    assert seen[0] is None  # the dense score
-    assert [c.keep_fractions for c in seen[1:]] == [r["config"]["keep_fractions"] and tuple(r["config"]["keep_fractions"]) for r in rows]
-    assert seen[2].keep_fractions[-1] < 1.0
+    assert seen[0] == (None, False)  # the dense score
+    assert [c.keep_fractions for c, _ in seen[1:]] == [tuple(r["config"]["keep_fractions"]) for r in rows]
+    assert seen[2][0].keep_fractions[-1] < 1.0
+    # reduction configs are scored on equal-length batches (their keep counts follow the batch length)
+    assert all(equal for _, equal in seen[1:]) and {r["eval_batches"] for r in rows} == {"equal_length"}
 
 
 def test_dense_and_method_are_measured_alternately(tiny_tokenizer, monkeypatch):
