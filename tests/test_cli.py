@@ -189,13 +189,17 @@ def test_reduction_pipelines_take_per_task_defaults(tmp_path, tiny_model_dir, gl
 def test_fca_runs_all_three_stages_in_one_command(tmp_path, tiny_model_dir, glue_dir):
     out = tmp_path / "fca"
     r = CliRunner().invoke(app, ["fca", "--task", "sst2", "--model", str(tiny_model_dir), "--dense-epochs", "1",
-                                 "-o", str(out), "--data-dir", str(glue_dir), "--batch-size", "8", "--max-length", "16",
-                                 "--lambda", "0.05", "--lr-soft", "0.05"])
+                                 "--dense-lr", "1e-4", "-o", str(out), "--data-dir", str(glue_dir), "--batch-size", "8",
+                                 "--max-length", "16", "--lambda", "0.05", "--lr-soft", "0.05"])
     assert r.exit_code == 0, r.output
     for stage in ("dense", "search", "fca-k1-weighted"):
         assert (out / stage / "best" / "config.json").is_file(), stage
     search = json.loads((out / "search" / "train_log.json").read_text())
     assert search["args"]["model"] == str(out / "dense" / "best")  # the search starts from stage 1's model
+    assert json.loads((out / "dense" / "train_log.json").read_text())["args"]["lr"] == 1e-4  # --dense-lr reached it
     r = CliRunner().invoke(app, ["fca", "--task", "sst2", "--model", str(tiny_model_dir), "--dense-epochs", "0",
                                  "-o", str(tmp_path / "x"), "--data-dir", str(glue_dir)])
     assert r.exit_code != 0 and "dense-epochs" in str(r.exception)
+    r = CliRunner().invoke(app, ["fca", "--task", "sst2", "--model", str(tiny_model_dir), "--dense-lr", "0",
+                                 "-o", str(tmp_path / "y"), "--data-dir", str(glue_dir)])
+    assert r.exit_code != 0 and "dense-lr" in str(r.exception)

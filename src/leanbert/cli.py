@@ -81,7 +81,7 @@ def finetune(
 
 def _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
                         max_length, max_train_examples, threads, coarse, merge, divide_by_count, model=None,
-                        dense_epochs=3.0):
+                        dense_epochs=3.0, dense_lr=5e-5):
     from dataclasses import replace
 
     from .pipeline import reduction_defaults, reduction_pipeline
@@ -93,9 +93,9 @@ def _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_
                         batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                         max_train_examples=max_train_examples)
     if dense is None:  # stage 1 of 3: fine-tune the dense model first (resumable, skipped once done)
-        if not dense_epochs > 0:
-            raise LeanbertError("--dense-epochs must be > 0 when --dense is not given")
-        finetune(replace(base, output_dir=str(output_dir / "dense"), model=model, epochs=dense_epochs, lr=5e-5))
+        if not dense_epochs > 0 or not dense_lr > 0:
+            raise LeanbertError("--dense-epochs and --dense-lr must be > 0 when --dense is not given")
+        finetune(replace(base, output_dir=str(output_dir / "dense"), model=model, epochs=dense_epochs, lr=dense_lr))
         base = replace(base, model=str(output_dir / "dense" / "best"))
     typer.echo(json.dumps(reduction_pipeline(base, retention_lambda, lr_soft, coarse, merge, divide_by_count)))
 
@@ -104,7 +104,8 @@ _DENSE_STAGE = dict(
     dense=typer.Option(None, help="the fine-tuned dense checkpoint; omitted: the dense model is fine-tuned first "
                                   "into OUTPUT/dense (all three stages in one command)"),
     model=typer.Option(None, help="with no --dense: the backbone to fine-tune (default: the shipped one)"),
-    dense_epochs=typer.Option(3.0, help="with no --dense: epochs of dense fine-tuning (lr 5e-5)"),
+    dense_epochs=typer.Option(3.0, help="with no --dense: epochs of dense fine-tuning"),
+    dense_lr=typer.Option(5e-5, help="with no --dense: learning rate of the dense fine-tuning"),
 )
 
 
@@ -122,6 +123,7 @@ _PIPELINE_OPTIONS = dict(
 def power_bert(
     task: str = _PIPELINE_OPTIONS["task"], dense: Optional[str] = _DENSE_STAGE["dense"],
     model: Optional[str] = _DENSE_STAGE["model"], dense_epochs: float = _DENSE_STAGE["dense_epochs"],
+    dense_lr: float = _DENSE_STAGE["dense_lr"],
     output_dir: Path = _PIPELINE_OPTIONS["output_dir"], data_dir: Optional[str] = None,
     retention_lambda: Optional[float] = _PIPELINE_OPTIONS["retention_lambda"],
     lr_soft: Optional[float] = _PIPELINE_OPTIONS["lr_soft"],
@@ -132,13 +134,14 @@ def power_bert(
 ):
     """PoWER-BERT: retention-configuration search (soft extraction), then re-training with hard extraction."""
     _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
-                        max_length, max_train_examples, threads, 0, "mean", False, model, dense_epochs)
+                        max_length, max_train_examples, threads, 0, "mean", False, model, dense_epochs, dense_lr)
 
 
 @app.command()
 def fca(
     task: str = _PIPELINE_OPTIONS["task"], dense: Optional[str] = _DENSE_STAGE["dense"],
     model: Optional[str] = _DENSE_STAGE["model"], dense_epochs: float = _DENSE_STAGE["dense_epochs"],
+    dense_lr: float = _DENSE_STAGE["dense_lr"],
     output_dir: Path = _PIPELINE_OPTIONS["output_dir"], data_dir: Optional[str] = None,
     retention_lambda: Optional[float] = _PIPELINE_OPTIONS["retention_lambda"],
     lr_soft: Optional[float] = _PIPELINE_OPTIONS["lr_soft"],
@@ -153,7 +156,8 @@ def fca(
     """FCA: the PoWER-BERT search (shared with power-bert in the same folder), then re-training with
     fine tokens kept and the rest merged into coarse tokens."""
     _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_soft, epochs, batch_size, lr, seed,
-                        max_length, max_train_examples, threads, coarse, merge, divide_by_count, model, dense_epochs)
+                        max_length, max_train_examples, threads, coarse, merge, divide_by_count, model, dense_epochs,
+                        dense_lr)
 
 
 @app.command()
