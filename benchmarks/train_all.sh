@@ -12,7 +12,7 @@
 # fine-tuning, at three lambdas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source benchmarks/protocol.sh  # drop_variant, GLUE
+source benchmarks/protocol.sh  # drop_variant, task_protocol, GLUE
 LB="taskset -c ${CORE:-0} env PYTHONPATH=${SNAPSHOT:-$PWD/src} .venv/bin/python -m leanbert"
 THREADS=${THREADS:-1}
 train() {  # task epochs batch lr [extra...]
@@ -48,8 +48,12 @@ peers() {  # task batch [extra...]: the LTP peer at three lambdas (stage ltp; ti
       --lr-soft "$lrs" --batch-size "$bs" --threads "$THREADS" "$@"; done; fi
   if has lat; then  # max-drop 0.35 on 6 layers: the paper's smallest final length (docs/methods.md)
     rm -f "runs/$task/lat/rows.jsonl"
+    task_protocol "$task"  # the per-task timed batches, as for every other method's rows
+    local search=()  # BBC: 512-token documents make each candidate ~10x dearer to score; a smaller search
+    [ "$task" = bbc ] && search=(--search-examples 100 --population 12 --generations 5)
     $LB lat --task "$task" --dense "runs/$task/dense/best" -o "runs/$task/lat" --data-dir "$GLUE" --max-drop 0.35 \
-      --speedup 1.5,2,2.5,3 --batch-size "$bs" --threads "$THREADS" --results "runs/$task/lat/rows.jsonl" --bench "$@"
+      --speedup 1.5,2,2.5,3 --batch-size "$bs" --threads "$THREADS" --results "runs/$task/lat/rows.jsonl" \
+      "${bench[@]}" "${search[@]}" "$@"
     drop_variant "results/$task.jsonl" lat && cat "runs/$task/lat/rows.jsonl" >> "results/$task.jsonl"
   fi
 }

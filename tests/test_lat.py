@@ -92,3 +92,6 @@ def test_lat_command(tmp_path, tiny_model_dir, glue_dir):
     assert log["args"]["lat_max_drop"] == 0.4
     r = CliRunner().invoke(app, ["lat", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out), "--speedup", "0.5"])
     assert r.exit_code != 0 and "speedup" in str(r.exception)
+    r = CliRunner().invoke(app, ["lat", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out), "--data-dir",
+                                 str(glue_dir), "--bench", "--bench-batch-sizes", "1,8", "--bench-examples", "4"])
+    assert r.exit_code != 0 and "same number of entries" in str(r.exception)

@@ -32,6 +32,22 @@ _FILE_OPTIONS = dict(
 )
 
 
+_BENCH_OPTIONS = dict(
+    bench_batch_sizes=typer.Option("1,32", help="batch sizes timed with --bench"),
+    bench_examples=typer.Option("32,128", help="examples timed per batch size"),
+    min_run_time=typer.Option(1.0, help="seconds of timing per measurement"),
+)
+
+
+def _bench_sizes(bench_batch_sizes: str, bench_examples: str) -> dict[int, int]:
+    """{batch size: examples timed} from the two comma-separated options."""
+    sizes = [int(x) for x in _floats(bench_batch_sizes, "bench-batch-sizes")]
+    counts = [int(x) for x in _floats(bench_examples, "bench-examples")]
+    if len(sizes) != len(counts):
+        raise LeanbertError("--bench-batch-sizes and --bench-examples need the same number of entries")
+    return dict(zip(sizes, counts))
+
+
 def _floats(text: str | None, name: str) -> list[float]:
     if not text:
         return []
@@ -228,7 +244,9 @@ def lat(
     max_length: Optional[int] = None, threads: Optional[int] = None,
     max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
     results: Optional[Path] = typer.Option(None, help="append one row per chosen config here (full dev split)"),
-    bench: bool = typer.Option(False, help="with --results: also measure speed (batch 1 and 32, both baselines)"),
+    bench: bool = typer.Option(False, help="with --results: also measure speed against both dense baselines"),
+    bench_batch_sizes: str = _BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = _BENCH_OPTIONS["bench_examples"],
+    min_run_time: float = _BENCH_OPTIONS["min_run_time"],
 ):
     """LAT peer: LengthDrop fine-tuning (sandwich rule, in-place distillation), then an evolutionary search of
     per-layer lengths; one config per target FLOPs reduction, evaluated on the full dev split."""
@@ -246,11 +264,12 @@ def lat(
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
                         batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                         max_train_examples=max_train_examples)
+    sizes = _bench_sizes(bench_batch_sizes, bench_examples) if bench else {}  # checked before hours of training
     summary = lat_pipeline(base, max_drop, n_random, targets, population, generations, search_examples)
     configs = [(c["target_speedup"], PowerConfig(keep_fractions=tuple(c["keep_fractions"])))
                for c in summary["chosen"] if c["keep_fractions"] is not None]
     split = "test" if task == "bbc" else "dev"
-    speed = make_bench(summary["checkpoint"], task, split, data_dir, max_length, {1: 32, 32: 128}, 1.0) if bench else None
+    speed = make_bench(summary["checkpoint"], task, split, data_dir, max_length, sizes, min_run_time) if bench else None
     dense_score = evaluate_rows(dense, task, split, data_dir, max_length=max_length)[0]["score"]  # the dense baseline's
     for row in evaluate_rows(summary["checkpoint"], task, split, data_dir, configs=configs, bench=speed,
                              max_length=max_length, dense_score=dense_score):
@@ -285,23 +304,19 @@ def evaluate(
     from_layers: str = typer.Option("0", help="sparse: comma-separated first patterned layers, one row each"),
     results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
     bench: bool = typer.Option(False, help="also measure speedups against both dense baselines"),
-    bench_batch_sizes: str = typer.Option("1,32", help="batch sizes timed with --bench"),
-    bench_examples: str = typer.Option("32,128", help="dev examples timed per batch size"),
-    min_run_time: float = typer.Option(1.0, help="seconds of timing per measurement"),
+    bench_batch_sizes: str = _BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = _BENCH_OPTIONS["bench_examples"],
+    min_run_time: float = _BENCH_OPTIONS["min_run_time"],
     threads: Optional[int] = None,
 ):
     """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
     from .runner import evaluate_rows, make_bench
 
     _set_threads(threads)
-    sizes = [int(x) for x in _floats(bench_batch_sizes, "bench-batch-sizes")]
-    counts = [int(x) for x in _floats(bench_examples, "bench-examples")]
-    if bench and len(sizes) != len(counts):
-        raise LeanbertError("--bench-batch-sizes and --bench-examples need the same number of entries")
+    sizes = _bench_sizes(bench_batch_sizes, bench_examples) if bench else {}
     user = _user_files(None, dev_file, test_file, text_col, text_pair_col, label_col, regression, max_length)
     if user is None and task == "custom":
         raise LeanbertError("give --task NAME, or your own data with --dev-file or --test-file")
-    speed = make_bench(checkpoint, task, split, data_dir, max_length, dict(zip(sizes, counts)), min_run_time, user) if bench else None
+    speed = make_bench(checkpoint, task, split, data_dir, max_length, sizes, min_run_time, user) if bench else None
     rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
                          [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score,
                          dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top, syntax_hops=syntax_hops,
