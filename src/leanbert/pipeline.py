@@ -103,25 +103,25 @@ def lat_pipeline(base: FinetuneArgs, max_drop: float, n_random: int, speedups, p
     seeded sample of `search_examples` dev examples; for each target FLOPs reduction (at the padded task
     length) the best config within budget. Writes OUTPUT/search.json (the Pareto front and the choices)."""
     from . import atomic
-    from .api import apply
+    from .api import apply, applied
     from .bench import sample_dataset
-    from .evaluation import evaluate
     from .flops import mean_gflops
     from .lat import best_within, full_config, search_front
     from .methods import build_method
-    from .runner import load_split
+    from .runner import load_split, score_config
 
     out = Path(base.output_dir)
     finetune(replace(base, output_dir=str(out / "lengthdrop"), lat_max_drop=max_drop, lat_random=n_random), progress)
     checkpoint = str(out / "lengthdrop" / "best")
     tokenizer, model, _, spec, ds, n0 = load_split(checkpoint, base.task, "dev", base.data_dir, base.max_length, base.user)
     layers = model.config.num_hidden_layers
-    apply(model, full_config(layers))  # sub-models are passed per call
+    apply(model, full_config(layers))  # each candidate is applied over it in score()
     subset = sample_dataset(ds, search_examples, base.seed)
 
-    def score(fractions):  # equal-length batches: on a small sample, wide batches let short rows keep every token
-        return evaluate(model, tokenizer, subset, spec, leanbert_config=PowerConfig(keep_fractions=fractions),
-                        equal_length=True)["score"]
+    def score(fractions):  # batched as every row is (runner.score_config): a small sample's wide batches would
+        config = PowerConfig(keep_fractions=fractions)  # let short rows keep every token
+        with applied(model, config):
+            return score_config(model, tokenizer, subset, spec, config)["score"]
 
     def cost(fractions):
         return mean_gflops([n0], model.config, build_method(PowerConfig(keep_fractions=fractions)))
