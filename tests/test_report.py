@@ -62,6 +62,8 @@ def test_report_study_and_deployment_sections(tmp_path):
     (results / "mrpc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
     study = [dict(row("sparse", s, 2.0), study="sparse", family="neighbour", placement=p, target_sparsity=0.78, knob=3,
                   sparsity=0.8, epochs=e) for s, p, e in ((80.0, "all", 1), (87.0, "later", 1), (70.0, "all", 0))]
+    study.append(dict(row("dense", 88.5, 1.0), study="sparse", family="dense-control", placement="none",
+                      target_sparsity=None, knob=0, sparsity=0.0, epochs=1))
     (results / "sparse" / "mrpc_study.jsonl").write_text("".join(json.dumps(r) + "\n" for r in study))
     onnx = {"task": "mrpc", "target_speedup": 2.0, "batch_size": 32, "torch_seconds": 1.0, "onnx_seconds": 0.5,
             "onnx_vs_torch": 2.0, "speedup_vs_dense": {"torch": 1.9, "onnx": 2.1},
@@ -78,8 +80,9 @@ def test_report_study_and_deployment_sections(tmp_path):
     (results / "speed" / "sparse_512.jsonl").write_text(json.dumps(banded) + "\n" + json.dumps(composed) + "\n")
     out = tmp_path / "docs" / "results.md"
     text = write_report(results, out).read_text()
-    assert "| neighbour | later | 0.78 | 3 | 0.800 | 1 | 87.00 | -1.00 |" in text
-    assert "| neighbour | all | 0.78 | 3 | 0.800 | 0 | 70.00 | -18.00 |" in text
+    assert "| neighbour | later | 0.78 | 3 | 0.800 | 1 | 87.00 | -1.00 | -1.50 |" in text  # the control: 88.5
+    assert "| dense-control | none | – | 0 | 0.000 | 1 | 88.50 | +0.50 | +0.00 |" in text
+    assert "| neighbour | all | 0.78 | 3 | 0.800 | 0 | 70.00 | -18.00 | – |" in text  # zero-shot: no control
     assert text.index("fine-tuned with each mask") > text.index("no fine-tuning")  # two tables, two plots
     assert (out.parent / "plots" / "mrpc_sparse_study.png").is_file()
     assert (out.parent / "plots" / "mrpc_sparse_study_finetuned.png").is_file()

@@ -111,3 +111,28 @@ def test_combos_command_and_report(tmp_path, tiny_model_dir, glue_dir):
     assert sum(line.startswith("| 1 | 1 |") or line.startswith("| 2 | 1 |") for line in lines) == 2
     r = CliRunner().invoke(app, ["study", "combos", "--task", "sst2", "--dense", str(tiny_model_dir), "--widths", "0"])
     assert r.exit_code != 0 and "widths" in str(r.exception)
+
+
+def test_study_dense_control_is_fine_tuned_the_same_way_without_a_mask(tmp_path, tiny_model_dir, glue_dir):
+    out = tmp_path / "study.jsonl"
+    args = ["study", "sparse", "--task", "sst2", "--dense", str(tiny_model_dir), "--data-dir", str(glue_dir),
+            "--families", "neighbour", "--placements", "later", "--sparsity", "", "--batch-size", "8",
+            "--max-train-examples", "16", "-o", str(tmp_path / "cells"), "--results", str(out), "--control"]
+    r = CliRunner().invoke(app, args + ["--epochs", "0"])
+    assert r.exit_code != 0 and "epochs" in str(r.exception)  # nothing to control for without fine-tuning
+    r = CliRunner().invoke(app, args + ["--epochs", "1"])
+    assert r.exit_code == 0, r.output
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]  # empty --sparsity: the control alone
+    assert (row["family"], row["placement"], row["sparsity"], row["config"]) == ("dense-control", "none", 0.0, {})
+    cell = tmp_path / "cells" / "sst2" / "dense-control"
+    log = json.loads((cell / "train_log.json").read_text())
+    assert log["args"]["apply_config"] is None and log["args"]["max_train_examples"] == 16 and log["step"] == 2
+    assert "leanbert" not in json.loads((cell / "best" / "config.json").read_text())  # no mask saved with it
+    from leanbert.runner import evaluate_rows
+
+    assert row["score"] == evaluate_rows(str(cell / "best"), "sst2", "dev", str(glue_dir))[0]["score"]
+    mtime = (cell / "best" / "config.json").stat().st_mtime_ns
+    r = CliRunner().invoke(app, args + ["--epochs", "1"])  # the same study again: resumes, nothing re-run or re-appended
+    assert r.exit_code == 0, r.output
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [row]
+    assert (cell / "best" / "config.json").stat().st_mtime_ns == mtime and '"dense-control"' in r.output

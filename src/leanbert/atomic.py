@@ -50,3 +50,8 @@ def append_jsonl(target: str | os.PathLike, row: dict) -> None:
     if old and not old.endswith("\n"):
         old += "\n"
     write_text(target, old + json.dumps(row, sort_keys=True) + "\n")
+
+
+def read_jsonl(source: str | os.PathLike) -> list[dict]:
+    """The rows of a JSON-lines file (blank lines skipped)."""
+    return [json.loads(line) for line in Path(source).read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -435,6 +435,7 @@ def study_sparse(
     results: Optional[Path] = typer.Option(None, help="append JSON lines here (e.g. results/sparse/TASK_study.jsonl)"),
     threads: Optional[int] = None,
     learned_lambdas: str = typer.Option("", help="also learn neighbour degrees at these lambdas (needs --epochs > 0)"),
+    control: bool = typer.Option(False, help="also fine-tune the dense model the same way without a mask (needs --epochs > 0)"),
     max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
 ):
     """Breaking BERT's study: pattern families at matched sparsity, on all or later layers."""
@@ -444,7 +445,7 @@ def study_sparse(
     fams, places, targets = parse_grid(families, placements, sparsity)
     rows = run_study(task, dense, output_dir / task, fams, places, targets, epochs, data_dir, results,
                      dict(batch_size=batch_size, lr=lr, max_train_examples=max_train_examples),
-                     _floats(learned_lambdas, "learned-lambdas"))
+                     _floats(learned_lambdas, "learned-lambdas"), control)
     for row in rows:
         typer.echo(json.dumps({k: row.get(k) for k in ("family", "placement", "target_sparsity", "knob", "sparsity",
                                                        "score", "dense_score")}))

@@ -16,6 +16,8 @@ from pathlib import Path
 from .config import FCAConfig, PowerConfig
 from .train import FinetuneArgs, finetune
 
+BAND_STAGE = "band"  # OUTPUT/band: the learned-degree model fine-tuned with its hard bands
+
 
 # Per-task search defaults: (lambda, lr_soft, batch size). lambda is DESIGN 1.2's BERT-base reference value
 # except where noted; lr_soft is adapted to our 1-epoch search (the reference searches ~5 epochs): with Adam
@@ -92,7 +94,7 @@ def learned_band_pipeline(base: FinetuneArgs, band_lambda: float, lr_soft: float
     soft, hard, config, name = _soft_then_hard(
         base, "band-soft", dict(band_lambda=band_lambda, band_init=init, band_from_layer=from_layer,
                                 band_temperature=tuple(temperature), lr_soft=lr_soft),
-        lambda log: (log["band_config"], "band"), progress)
+        lambda log: (log["band_config"], BAND_STAGE), progress)
     return {"variant": "learned-band", "config": config, "soft_best": soft["best_score"], "hard_best": hard["best_score"],
             "checkpoint": str(Path(base.output_dir) / name / "best")}
 

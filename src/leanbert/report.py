@@ -14,7 +14,7 @@ DROPS = (0.5, 1.0, 2.0)
 def load_rows(results_dir: Path) -> list[dict]:
     rows = []
     for path in sorted(Path(results_dir).glob("*.jsonl")):
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows += atomic.read_jsonl(path)
     return rows
 
 
@@ -181,7 +181,9 @@ def plot_task(task: str, rows: list[dict], out_dir: Path) -> list[Path]:
 
 
 def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
-    """`leanbert study sparse` rows: a table per task and one plot (score vs sparsity, family x placement)."""
+    """`leanbert study sparse` rows: a table per task and one plot (score vs sparsity, family x placement).
+    Δ is against the dense checkpoint the cells start from; Δ control against the dense model fine-tuned again
+    with the cells' recipe and no mask (`--control`), where the study has one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -192,13 +194,15 @@ def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
         task_rows = [r for r in rows if r["task"] == task and (r["epochs"] > 0) == tuned]
         how = "fine-tuned with each mask" if tuned else "masks on the dense checkpoint, no fine-tuning"
         lines += ["", f"### Study: {task}, pattern families at matched sparsity ({how}; learned: knob = lambda)", ""]
-        lines += md_table(["family", "layers", "target sparsity", "knob", "sparsity reached", "fine-tuning epochs", "score", "Δ"],
-                          "llrrrrrr",
+        control = next((r["score"] for r in task_rows if r["family"] == "dense-control"), None)
+        lines += md_table(["family", "layers", "target sparsity", "knob", "sparsity reached", "fine-tuning epochs", "score", "Δ",
+                           "Δ control"], "llrrrrrrr",
                           ([r["family"], r["placement"], _fmt(r.get("target_sparsity"), 2), r["knob"], f"{r['sparsity']:.3f}",
-                            f"{r['epochs']:g}", f"{r['score']:.2f}", f"{r['score'] - r['dense_score']:+.2f}"]
+                            f"{r['epochs']:g}", f"{r['score']:.2f}", f"{r['score'] - r['dense_score']:+.2f}",
+                            "–" if control is None else f"{r['score'] - control:+.2f}"]
                            for r in sorted(task_rows, key=lambda r: (r["family"], r["placement"], r["target_sparsity"] or 0, r["knob"]))))
         fig, ax = plt.subplots(figsize=(6, 4))
-        families = sorted({r["family"] for r in task_rows})
+        families = sorted({r["family"] for r in task_rows} - {"dense-control"})
         for i, family in enumerate(families):
             for placement, ls in [(p, "-" if p == "all" else "--") for p in sorted({r["placement"] for r in task_rows})]:
                 pts = sorted((r["sparsity"], r["score"]) for r in task_rows if r["family"] == family and r["placement"] == placement)
@@ -206,6 +210,8 @@ def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
                     ax.plot(*zip(*pts), marker="osd^v"[i % 5], ls=ls, color=plt.cm.tab10(i), label=f"{family} ({placement})",
                             markerfacecolor="none" if placement == "all" else plt.cm.tab10(i))  # single points: no line to tell
         ax.axhline(task_rows[0]["dense_score"], color="grey", ls="--", label="dense")
+        for r in (r for r in task_rows if r["family"] == "dense-control"):  # same fine-tuning, no mask
+            ax.axhline(r["score"], color="black", ls=":", label="dense, fine-tuned like the cells (control)")
         ax.set_xlabel("attention sparsity (real tokens)")
         ax.set_ylabel(f"{task} dev {task_rows[0]['metric']} (%)")
         ax.legend(fontsize=7)
@@ -247,7 +253,7 @@ def combination_section(rows: list[dict]) -> list[str]:
 def sparse_section(results_dir: Path, plot_dir: Path | None = None) -> list[str]:
     rows = []
     for path in sorted((Path(results_dir) / "sparse").glob("*.jsonl")):
-        rows += [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+        rows += atomic.read_jsonl(path)
     study = [r for r in rows if r.get("study") == "sparse"]
     combos = [r for r in rows if r.get("study") == "combination"]
     rows = [r for r in rows if r.get("study") not in ("sparse", "combination")]
@@ -272,7 +278,7 @@ def speed_rows(results_dir: Path, name: str) -> list[dict]:
     path = Path(results_dir) / "speed" / f"{name}.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return atomic.read_jsonl(path)
 
 
 def deployment_section(results_dir: Path) -> list[str]:

@@ -74,13 +74,17 @@ def match_knob(family: str, target: float, layers, num_layers: int, measure) -> 
 
 def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsities, epochs: float = 0.0,
               data_dir=None, results: Path | None = None, finetune_args: dict | None = None,
-              learned_lambdas=()) -> list[dict]:
+              learned_lambdas=(), control: bool = False) -> list[dict]:
     """Evaluate every cell; with epochs > 0 each cell is first fine-tuned from `dense` with its mask.
     `learned_lambdas`: also learn neighbour degrees (learned_band.py) at each lambda and placement; those
-    rows land at whatever sparsity the lambda reaches (family "learned", knob = lambda, no target)."""
-    if learned_lambdas and epochs <= 0:
-        raise ConfigError("invalid config field 'epochs': learned degrees are trained, give --epochs > 0")
+    rows land at whatever sparsity the lambda reaches (family "learned", knob = lambda, no target).
+    `control`: also fine-tune `dense` with the same recipe and no mask (family "dense-control", sparsity 0):
+    a cell's loss against it is the mask's, not the extra epoch's or the training subsample's."""
+    if (learned_lambdas or control) and epochs <= 0:
+        raise ConfigError("invalid config field 'epochs': learned degrees and the dense control are trained, "
+                          "give --epochs > 0")
     from .methods import build_method
+    from .pipeline import BAND_STAGE
     from .results import append
     from .runner import evaluate_rows, load_split, mean_sparsity
 
@@ -93,31 +97,52 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
         return mean_sparsity(build_method(config), model, ds)
 
     dense_score = evaluate_rows(dense, task, "dev", data_dir)[0]["score"]
-    rows = []
+    rows, finished = [], _finished_cells(results) if epochs > 0 else {}
+    tune = finetune_args or {}
+
+    def cell(checkpoint: Path, run, **labels):
+        """Run one cell unless a row for its fine-tuned checkpoint is already in `results` (a re-run of an
+        interrupted study resumes instead of training again and appending the row twice)."""
+        if str(checkpoint) in finished:
+            rows.append(finished[str(checkpoint)])
+            return
+        row = run()
+        row.update(study="sparse", epochs=epochs, **labels)
+        rows.append(row)
+        if results:
+            append(results, row)
+
+    if control:
+        cell_dir = out_dir / "dense-control"
+        cell(cell_dir / "best", lambda: _evaluate_cell(task, dense, None, epochs, cell_dir, data_dir, dense_score, tune),
+             family="dense-control", placement="none", target_sparsity=None, knob=0, sparsity=0.0)
     for family in families:
         for placement in placements:
             layers = placement_layers(placement, num_layers)
             for target in sparsities:
                 knob, reached = match_knob(family, target, layers, num_layers, measure)
                 config = pattern_config(family, knob, layers, num_layers)
-                row = _evaluate_cell(task, dense, config, epochs, out_dir / f"{family}-{placement}-{target}", data_dir,
-                                     dense_score, finetune_args or {})
-                row.update(study="sparse", family=family, placement=placement, target_sparsity=target, knob=knob,
-                           sparsity=round(reached, 4), epochs=epochs)
-                rows.append(row)
-                if results:
-                    append(results, row)
+                cell_dir = out_dir / f"{family}-{placement}-{target}"
+                cell(cell_dir / "best" if epochs > 0 else Path(dense),
+                     lambda: _evaluate_cell(task, dense, config, epochs, cell_dir, data_dir, dense_score, tune),
+                     family=family, placement=placement, target_sparsity=target, knob=knob, sparsity=round(reached, 4))
     for placement in placements if learned_lambdas else ():
         start = placement_layers(placement, num_layers)[0]
         for lam in learned_lambdas:
-            row = _learned_cell(task, dense, lam, start, epochs, out_dir / f"learned-{placement}-{lam:g}", data_dir,
-                                dense_score, finetune_args or {})
-            row.update(study="sparse", family="learned", placement=placement, target_sparsity=None, knob=lam,
-                       epochs=epochs)
-            rows.append(row)
-            if results:
-                append(results, row)
+            cell_dir = out_dir / f"learned-{placement}-{lam:g}"
+            cell(cell_dir / BAND_STAGE / "best",
+                 lambda: _learned_cell(task, dense, lam, start, epochs, cell_dir, data_dir, dense_score, tune),
+                 family="learned", placement=placement, target_sparsity=None, knob=lam)
     return rows
+
+
+def _finished_cells(results: Path | None) -> dict[str, dict]:
+    """Rows of fine-tuned cells already in `results`, by checkpoint."""
+    from .atomic import read_jsonl
+
+    if not results or not Path(results).is_file():
+        return {}
+    return {r["checkpoint"]: r for r in read_jsonl(results) if r.get("study") == "sparse" and r.get("epochs", 0) > 0}
 
 
 def _learned_cell(task, dense, lam, start, epochs, cell_dir: Path, data_dir, dense_score, finetune_args) -> dict:
@@ -131,15 +156,17 @@ def _learned_cell(task, dense, lam, start, epochs, cell_dir: Path, data_dir, den
 
 
 def _evaluate_cell(task, dense, config, epochs, cell_dir: Path, data_dir, dense_score, finetune_args) -> dict:
+    """One cell's row; `config` None: the dense control (fine-tuned the same way, evaluated without a mask)."""
     from .runner import evaluate_rows
     from .train import FinetuneArgs, finetune
 
     if epochs <= 0:  # the mask on the dense checkpoint as it is
         return evaluate_rows(dense, task, "dev", data_dir, configs=[(None, config)], dense_score=dense_score)[0]
     args = FinetuneArgs(task=task, output_dir=str(cell_dir), model=dense, data_dir=data_dir, epochs=epochs,
-                        apply_config=config.to_dict(), **finetune_args)
+                        apply_config=config.to_dict() if config is not None else None, **finetune_args)
     finetune(args, progress=False)
-    return evaluate_rows(str(cell_dir / "best"), task, "dev", data_dir, method="saved", dense_score=dense_score)[0]
+    return evaluate_rows(str(cell_dir / "best"), task, "dev", data_dir, method="saved" if config is not None else "dense",
+                         dense_score=dense_score)[0]
 
 
 def parse_grid(families: str, placements: str, sparsities: str):
