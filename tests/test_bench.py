@@ -81,13 +81,14 @@ def test_evaluate_rows_applies_each_config(tiny_model_dir, glue_dir, monkeypatch
 
 
 def test_dense_and_method_are_measured_alternately(tiny_tokenizer, monkeypatch):
-    """Each ratio comes from alternating dense/method rounds measured beside the config, medians compared."""
+    """Each ratio comes from alternating dense/method rounds measured beside the config: the median of the
+    per-round ratios (a slow machine in one round slows both halves of that round), with their spread."""
     from leanbert import bench as bench_module
 
     model = tiny_model("sdpa", vocab_size=tiny_tokenizer.vocab_size)
     ds, _ = encode(tiny_tokenizer, [Example(s, None, 1) for s in SENTENCES_POS + SENTENCES_NEG], 16)
     calls = []
-    fake_seconds = iter([4.0, 1.0, 2.0, 1.0, 3.0, 1.0] * 4)  # dense, method, dense, method, ...
+    fake_seconds = iter([4.0, 2.0, 2.0, 1.0, 3.0, 1.0] * 4)  # dense, method, ...: round ratios 2, 2, 3
 
     def fake_time(model, batches, config=None, min_run_time=1.0):
         calls.append((config is None, min_run_time))
@@ -98,4 +99,7 @@ def test_dense_and_method_are_measured_alternately(tiny_tokenizer, monkeypatch):
     out = speed.speedups(leanbert.ACCConfig(keep_fractions=(0.5, 0.5, 0.5)))
     assert [dense for dense, _ in calls[:6]] == [True, False, True, False, True, False]
     assert all(t == pytest.approx(0.3) for _, t in calls)
-    assert out["padded"]["2"] == 3.0 and out["rounds"] == 3  # median dense 3.0 / median method 1.0
+    assert out["padded"]["2"] == 2.0 and out["rounds"] == 3  # not median dense 3.0 / median method 1.0
+    assert out["spread"]["padded"]["2"] == [2.0, 3.0] and out["seconds"]["padded_bs2"] == {"dense": 3.0, "method": 1.0}
+    with pytest.raises(leanbert.ConfigError, match="rounds"):
+        SpeedBench(model, tiny_tokenizer, ds, 16, (2,), {2: 4}, calibrate=False, rounds=0)

@@ -106,12 +106,18 @@ def test_bench_command_reports_both_baselines(tmp_path, tiny_model_dir, glue_dir
     out = tmp_path / "speed.jsonl"
     r = CliRunner().invoke(app, ["bench", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir", str(glue_dir),
                                  "--speedup", "2", "--max-length", "16", "--batch-sizes", "1,4", "--examples", "4,8",
-                                 "--min-run-time", "0.05", "--repeats", "2", "--results", str(out), "--threads", "1"])
+                                 "--min-run-time", "0.05", "--repeats", "2", "--results", str(out), "--threads", "1",
+                                 "--rounds", "2"])
     assert r.exit_code == 0, r.output
     rows = [json.loads(l) for l in out.read_text().splitlines()]
     assert [row["repeat"] for row in rows] == [0, 1]
     assert set(rows[0]["padded"]) == {"1", "4"} and set(rows[0]["dynamic"]) == {"1", "4"}
-    assert rows[0]["threads"] == 1 and "torch" in rows[0]["versions"]
+    assert rows[0]["threads"] == 1 and "torch" in rows[0]["versions"] and rows[0]["rounds"] == 2
+    low, high = rows[0]["spread"]["dynamic"]["4"]
+    assert 0 < low <= rows[0]["dynamic"]["4"] <= high  # the median round ratio lies inside the rounds' spread
+    for bad in (["--rounds", "0"], ["--batch-sizes", "1,4", "--examples", "4"]):
+        r = CliRunner().invoke(app, ["bench", "--checkpoint", str(tiny_model_dir), "--task", "sst2", *bad])
+        assert r.exit_code != 0 and ("rounds" in str(r.exception) or "same number" in str(r.exception)), bad
 
 
 def test_evaluate_sparse_rows_one_per_start_layer(tmp_path, tiny_model_dir, glue_dir):

@@ -14,6 +14,7 @@ from torch.utils import benchmark
 
 from .api import applied
 from .batching import EncodedDataset, make_collate, sorted_batches
+from .errors import ConfigError
 from .latency import LatencyModel
 from .methods import build_method
 
@@ -51,13 +52,17 @@ class SpeedBench:
     """Times a model on fixed batches against both dense baselines.
 
     Each config's ratio comes from `rounds` alternating measurements (dense, method, dense, method, ...), each
-    of min_run_time / rounds seconds, medians compared: the dense baseline is re-measured beside every config
-    rather than once at the start, so slow drift of the machine (the other core's load, frequency) cancels
-    out of the ratio instead of entering it. rounds=1 is a single dense/method pair."""
+    of min_run_time / rounds seconds (at least one pass over the batches). The speedup is the median of the
+    per-round ratios dense_r / method_r: the two halves of a round are seconds apart, so slow drift of the
+    machine (the other core's load, a noisy neighbour, frequency) cancels inside each ratio instead of entering
+    it, and one disturbed round moves the median little. The spread (lowest and highest round ratio) is
+    reported beside it. rounds=1 is a single dense/method pair."""
 
     def __init__(self, model, tokenizer, ds: EncodedDataset, max_length: int, batch_sizes=(1, 32),
                  examples_per_batch_size=None, min_run_time: float = 1.0, seed: int = 0, calibrate: bool = True,
                  rounds: int = INTERLEAVE_ROUNDS):
+        if rounds < 1:
+            raise ConfigError(f"invalid config field 'rounds': {rounds}, need >= 1")
         self.model, self.min_run_time, self.max_length, self.rounds = model, min_run_time, max_length, rounds
         self.num_layers = model.config.num_hidden_layers
         examples_per_batch_size = examples_per_batch_size or {1: 32, 32: 128}
@@ -69,22 +74,25 @@ class SpeedBench:
         lengths = sorted({max(2, max_length * eighths // 8) for eighths in (1, 2, 4, 6, 8)})  # fit points
         self.latency = {bs: LatencyModel.fit(model, bs, lengths) for bs in batch_sizes} if calibrate else {}
 
-    def _pair(self, batches, config) -> tuple[float, float]:
-        """(dense seconds, method seconds): medians of `rounds` alternating measurements."""
+    def _rounds(self, batches, config) -> tuple[list[float], list[float]]:
+        """(dense seconds, method seconds) of each of `rounds` alternating measurements."""
         dense, method = [], []
         for _ in range(self.rounds):
             dense.append(time_batches(self.model, batches, None, self.min_run_time / self.rounds))
             method.append(time_batches(self.model, batches, config, self.min_run_time / self.rounds))
-        return statistics.median(dense), statistics.median(method)
+        return dense, method
 
     def speedups(self, config) -> dict:
         """{'padded': {bs: ratio}, 'dynamic': {bs: ratio}, 'seconds': {...}} against both dense baselines."""
-        out = {"padded": {}, "dynamic": {}, "seconds": {}, "rounds": self.rounds}
+        out = {"padded": {}, "dynamic": {}, "seconds": {}, "rounds": self.rounds, "estimator": "median of round ratios"}
         for bs, protocols in self.batches.items():
             for protocol, batches in protocols.items():
-                dense, t = self._pair(batches, config)
-                out[protocol][str(bs)] = round(dense / t, 3)
-                out["seconds"][f"{protocol}_bs{bs}"] = {"method": round(t, 5), "dense": round(dense, 5)}
+                dense, method = self._rounds(batches, config)
+                ratios = [d / m for d, m in zip(dense, method)]
+                out[protocol][str(bs)] = round(statistics.median(ratios), 3)
+                out.setdefault("spread", {}).setdefault(protocol, {})[str(bs)] = [round(min(ratios), 3), round(max(ratios), 3)]
+                out["seconds"][f"{protocol}_bs{bs}"] = {"method": round(statistics.median(method), 5),
+                                                        "dense": round(statistics.median(dense), 5)}
                 if bs in self.latency and config is not None and config.method != "ltp":  # LTP: no static plan to predict from
                     lengths = [b["input_ids"].shape[1] for b in batches]
                     pred = self.latency[bs].predicted_speedup(lengths, build_method(config), self.num_layers)
