@@ -331,21 +331,25 @@ def sparse_speed_section(results_dir: Path) -> list[str]:
 
 
 def repeatability_section(results_dir: Path) -> list[str]:
-    rows = speed_rows(results_dir, "repeatability")
-    if not rows:
-        return []
-    by_target = defaultdict(list)
-    for r in rows:
-        by_target[r["target_speedup"]].append(r)
-    lines = ["", "## Repeatability (results/speed/repeatability.jsonl)", "",
-             "The same benchmark run twice, dense baselines re-measured each time; spread = (max - min) / mean.", "",
-             "| target | protocol | batch | runs | spread |", "|---:|---|---:|---|---:|"]
-    for target, group in sorted(by_target.items()):
-        for protocol in ("padded", "dynamic"):
-            for bs in sorted(group[0][protocol], key=int):
-                vals = [g[protocol][bs] for g in group]
-                spread = (max(vals) - min(vals)) / (sum(vals) / len(vals))
-                lines.append(f"| {target} | {protocol} | {bs} | {' / '.join(f'{v:.2f}x' for v in vals)} | {100 * spread:.1f}% |")
+    """One table per results/speed/repeatability*.jsonl (a file per protocol of the benchmark, e.g. its rounds)."""
+    lines = []
+    for path in sorted((Path(results_dir) / "speed").glob("repeatability*.jsonl")):
+        rows = atomic.read_jsonl(path)
+        by_target = defaultdict(list)
+        for r in rows:
+            by_target[r["target_speedup"]].append(r)
+        rounds = sorted({str(r.get("rounds", "-")) for r in rows})
+        lines += ["", f"## Repeatability ({path.relative_to(Path(results_dir).parent)})", "",
+                  f"The same benchmark run {max(len(g) for g in by_target.values())} times in one process, dense "
+                  f"baselines re-measured beside every config ({'/'.join(rounds)} alternating rounds); "
+                  "spread = (max - min) / mean.", "",
+                  "| target | protocol | batch | runs | spread |", "|---:|---|---:|---|---:|"]
+        for target, group in sorted(by_target.items()):
+            for protocol in ("padded", "dynamic"):
+                for bs in sorted(group[0][protocol], key=int):
+                    vals = [g[protocol][bs] for g in group]
+                    spread = (max(vals) - min(vals)) / (sum(vals) / len(vals))
+                    lines.append(f"| {target} | {protocol} | {bs} | {' / '.join(f'{v:.2f}x' for v in vals)} | {100 * spread:.1f}% |")
     return lines
 
 
