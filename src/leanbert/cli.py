@@ -40,7 +40,7 @@ _BENCH_OPTIONS = dict(
 )
 
 
-def _bench_sizes(bench_batch_sizes: str, bench_examples: str, rounds: int = 1) -> dict[int, int]:
+def _bench_sizes(bench_batch_sizes: str, bench_examples: str, rounds: int) -> dict[int, int]:
     """{batch size: examples timed} from the two comma-separated options (checked with --rounds before any work)."""
     sizes = [int(x) for x in _floats(bench_batch_sizes, "batch-sizes")]
     counts = [int(x) for x in _floats(bench_examples, "examples")]

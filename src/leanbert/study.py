@@ -102,7 +102,8 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
 
     def cell(checkpoint: Path, run, **labels):
         """Run one cell unless a row for its fine-tuned checkpoint is already in `results` (a re-run of an
-        interrupted study resumes instead of training again and appending the row twice)."""
+        interrupted study resumes instead of training again and appending the row twice; zero-shot studies
+        have nothing to resume: `finished` is empty)."""
         if str(checkpoint) in finished:
             rows.append(finished[str(checkpoint)])
             return
@@ -123,7 +124,7 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
                 knob, reached = match_knob(family, target, layers, num_layers, measure)
                 config = pattern_config(family, knob, layers, num_layers)
                 cell_dir = out_dir / f"{family}-{placement}-{target}"
-                cell(cell_dir / "best" if epochs > 0 else Path(dense),
+                cell(cell_dir / "best",
                      lambda: _evaluate_cell(task, dense, config, epochs, cell_dir, data_dir, dense_score, tune),
                      family=family, placement=placement, target_sparsity=target, knob=knob, sparsity=round(reached, 4))
     for placement in placements if learned_lambdas else ():
