@@ -99,7 +99,19 @@ def test_dense_and_method_are_measured_alternately(tiny_tokenizer, monkeypatch):
     out = speed.speedups(leanbert.ACCConfig(keep_fractions=(0.5, 0.5, 0.5)))
     assert [dense for dense, _ in calls[:6]] == [True, False, True, False, True, False]
     assert all(t == pytest.approx(0.3) for _, t in calls)
-    assert out["padded"]["2"] == 2.0 and out["rounds"] == 3  # not median dense 3.0 / median method 1.0
+    assert out["padded"]["2"] == 2.0 and out["rounds"] == {"2": 3}  # not median dense 3.0 / median method 1.0
     assert out["spread"]["padded"]["2"] == [2.0, 3.0] and out["seconds"]["padded_bs2"] == {"dense": 3.0, "method": 1.0}
     with pytest.raises(leanbert.ConfigError, match="rounds"):
         SpeedBench(model, tiny_tokenizer, ds, 16, (2,), {2: 4}, calibrate=False, rounds=0)
+
+    # rounds per batch size: more pairs where passes are short; each half gets min_run_time / its rounds
+    calls.clear()
+    fake_seconds = iter([2.0, 1.0] * 100)
+    speed = SpeedBench(model, tiny_tokenizer, ds, 16, (1, 2), {1: 2, 2: 4}, min_run_time=0.9, calibrate=False,
+                       rounds={1: 5, 2: 3})
+    out = speed.speedups(leanbert.ACCConfig(keep_fractions=(0.5, 0.5, 0.5)))
+    assert len(calls) == 2 * 2 * (5 + 3) and out["rounds"] == {"1": 5, "2": 3}
+    assert sorted({round(t, 3) for _, t in calls}) == [0.18, 0.3]
+    with pytest.raises(leanbert.ConfigError, match="rounds"):
+        SpeedBench(model, tiny_tokenizer, ds, 16, (1, 2), {1: 2, 2: 4}, calibrate=False, rounds={1: 5})
+

@@ -1,11 +1,13 @@
 """CLI smoke tests and one-line errors for bad input."""
 import json
+import platform
 import subprocess
 import sys
 
 import pytest
 from typer.testing import CliRunner
 
+from leanbert import allocator
 from leanbert.cli import app
 
 
@@ -110,14 +112,32 @@ def test_bench_command_reports_both_baselines(tmp_path, tiny_model_dir, glue_dir
                                  "--rounds", "2"])
     assert r.exit_code == 0, r.output
     rows = [json.loads(l) for l in out.read_text().splitlines()]
-    assert [row["repeat"] for row in rows] == [0, 1]
+    assert [row["repeat"] for row in rows] == [0, 1] and rows[0]["run_id"] == rows[1]["run_id"]
     assert set(rows[0]["padded"]) == {"1", "4"} and set(rows[0]["dynamic"]) == {"1", "4"}
-    assert rows[0]["threads"] == 1 and "torch" in rows[0]["versions"] and rows[0]["rounds"] == 2
+    assert rows[0]["threads"] == 1 and "torch" in rows[0]["versions"] and rows[0]["rounds"] == {"1": 2, "4": 2}
     low, high = rows[0]["spread"]["dynamic"]["4"]
     assert 0 < low <= rows[0]["dynamic"]["4"] <= high  # the median round ratio lies inside the rounds' spread
-    for bad in (["--rounds", "0"], ["--batch-sizes", "1,4", "--examples", "4"]):
+    if platform.libc_ver()[0] == "glibc":  # timed on a warm heap by default, and the row says so
+        assert rows[0]["allocator"] == allocator.WARM
+    for bad, named in ((["--rounds", "0"], "rounds"), (["--rounds", "3,3,3"], "one per timed batch size"),
+                       (["--batch-sizes", "1,4", "--examples", "4"], "same number"),
+                       (["--min-run-time", "0"], "min-run-time")):
         r = CliRunner().invoke(app, ["bench", "--checkpoint", str(tiny_model_dir), "--task", "sst2", *bad])
-        assert r.exit_code != 0 and ("rounds" in str(r.exception) or "same number" in str(r.exception)), bad
+        assert r.exit_code != 0 and named in str(r.exception), bad
+
+
+def test_evaluate_bench_rows_carry_the_timing_protocol(tiny_model_dir, glue_dir):
+    r = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir",
+                                 str(glue_dir), "--method", "acc", "--speedup", "2", "--max-length", "16", "--bench",
+                                 "--bench-batch-sizes", "2", "--bench-examples", "4", "--min-run-time", "0.05",
+                                 "--rounds", "2", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.output.strip().splitlines()[-1])
+    assert row["timing_rounds"] == {"2": 2} and row["speedup_dynamic"]["2"] > 0
+    low, high = row["timing_spread"]["padded"]["2"]
+    assert low <= row["speedup_padded"]["2"] <= high
+    assert row["timing_allocator"] == allocator.current() and (
+        row["timing_allocator"] == allocator.WARM or platform.libc_ver()[0] != "glibc")
 
 
 def test_evaluate_sparse_rows_one_per_start_layer(tmp_path, tiny_model_dir, glue_dir):

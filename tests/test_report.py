@@ -49,10 +49,13 @@ def test_report_sparse_and_repeatability_sections(tmp_path):
     (results / "sparse" / "mrpc_zeroshot.jsonl").write_text(json.dumps(sparse) + "\n")
     rep = [{"target_speedup": 2.0, "padded": {"32": 2.0}, "dynamic": {"32": v}} for v in (1.9, 2.1)]
     (results / "speed" / "repeatability.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rep))
-    rep7 = [{"target_speedup": 3.0, "padded": {"1": v}, "dynamic": {"1": 1.5}, "rounds": 7} for v in (3.0, 3.3)]
+    rep7 = [{"target_speedup": 3.0, "padded": {"1": v}, "dynamic": {"1": 1.5}, "rounds": {"1": 25, "32": 7}, "run_id": run,
+             "allocator": "glibc: mmap off, trim off"} for v, run in ((3.0, "a"), (3.3, "b"))]
     (results / "speed" / "repeatability_rounds7.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rep7))
     text = write_report(results, tmp_path / "docs" / "results.md").read_text()
-    assert "## Repeatability (results/speed/repeatability_rounds7.jsonl)" in text and "(7 alternating rounds)" in text
+    assert "## Repeatability (results/speed/repeatability_rounds7.jsonl)" in text and "(25 at batch 1, 7 at batch 32 alternating rounds)" in text
+    assert "2 times in 2 processes" in text and "allocator: glibc: mmap off, trim off" in text
+    assert "2 times in 1 process (" in text and "allocator: default" in text  # the older file: no run ids
     assert "| 3.0 | padded | 1 | 3.00x / 3.30x | 9.5% |" in text  # one table per file
     assert "| mrpc | sparse-w2-r0-g | 4 | 0.860 | 85.00 | -3.00 |" in text
     assert "| 2.0 | dynamic | 32 | 1.90x / 2.10x | 10.0% |" in text

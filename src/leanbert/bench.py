@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import random
 import statistics
+from dataclasses import dataclass, field
 
 import torch
 from torch.utils import benchmark
 
+from . import allocator
 from .api import applied
 from .batching import EncodedDataset, make_collate, sorted_batches
 from .errors import ConfigError
@@ -48,22 +50,38 @@ def time_batches(model, batches: list[dict], leanbert_config=None, min_run_time:
 INTERLEAVE_ROUNDS = 3
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How a SpeedBench measures: examples timed per batch size, seconds of timing per ratio, alternating
+    dense/method rounds, and whether the heap is kept warm (allocator.py)."""
+    examples_per_batch_size: dict = field(default_factory=lambda: {1: 32, 32: 128})
+    min_run_time: float = 1.0
+    rounds: int | dict = INTERLEAVE_ROUNDS  # one count for every batch size, or {batch size: count}
+    warm_allocator: bool = True
+
+
 class SpeedBench:
     """Times a model on fixed batches against both dense baselines.
 
     Each config's ratio comes from `rounds` alternating measurements (dense, method, dense, method, ...), each
-    of min_run_time / rounds seconds (at least one pass over the batches). The speedup is the median of the
+    of min_run_time / rounds seconds (at least one pass over the batches); `rounds` may differ per batch size
+    ({1: 25, 32: 7}): a batch-1 pass is short and its round ratios scatter most, so it needs more pairs for the
+    same certainty, and they are cheap. The speedup is the median of the
     per-round ratios dense_r / method_r: the two halves of a round are seconds apart, so slow drift of the
     machine (the other core's load, a noisy neighbour, frequency) cancels inside each ratio instead of entering
     it, and one disturbed round moves the median little. The spread (lowest and highest round ratio) is
-    reported beside it. rounds=1 is a single dense/method pair."""
+    reported beside it. rounds=1 is a single dense/method pair. warm_allocator switches the process's heap to
+    keep freed memory (allocator.py), so page faults stop adding process-to-process noise; rows record it."""
 
     def __init__(self, model, tokenizer, ds: EncodedDataset, max_length: int, batch_sizes=(1, 32),
                  examples_per_batch_size=None, min_run_time: float = 1.0, seed: int = 0, calibrate: bool = True,
-                 rounds: int = INTERLEAVE_ROUNDS):
-        if rounds < 1:
-            raise ConfigError(f"invalid config field 'rounds': {rounds}, need >= 1")
-        self.model, self.min_run_time, self.max_length, self.rounds = model, min_run_time, max_length, rounds
+                 rounds: int | dict = INTERLEAVE_ROUNDS, warm_allocator: bool = True):
+        self.rounds = dict(rounds) if isinstance(rounds, dict) else {bs: rounds for bs in batch_sizes}
+        if set(self.rounds) != set(batch_sizes) or min(self.rounds.values()) < 1:
+            raise ConfigError(f"invalid config field 'rounds': {rounds}, need >= 1 for each of batch sizes {list(batch_sizes)}")
+        if warm_allocator:
+            allocator.keep_freed_memory()
+        self.model, self.min_run_time, self.max_length = model, min_run_time, max_length
         self.num_layers = model.config.num_hidden_layers
         examples_per_batch_size = examples_per_batch_size or {1: 32, 32: 128}
         self.batches = {}
@@ -74,20 +92,21 @@ class SpeedBench:
         lengths = sorted({max(2, max_length * eighths // 8) for eighths in (1, 2, 4, 6, 8)})  # fit points
         self.latency = {bs: LatencyModel.fit(model, bs, lengths) for bs in batch_sizes} if calibrate else {}
 
-    def _rounds(self, batches, config) -> tuple[list[float], list[float]]:
+    def _rounds(self, batches, config, rounds: int) -> tuple[list[float], list[float]]:
         """(dense seconds, method seconds) of each of `rounds` alternating measurements."""
         dense, method = [], []
-        for _ in range(self.rounds):
-            dense.append(time_batches(self.model, batches, None, self.min_run_time / self.rounds))
-            method.append(time_batches(self.model, batches, config, self.min_run_time / self.rounds))
+        for _ in range(rounds):
+            dense.append(time_batches(self.model, batches, None, self.min_run_time / rounds))
+            method.append(time_batches(self.model, batches, config, self.min_run_time / rounds))
         return dense, method
 
     def speedups(self, config) -> dict:
         """{'padded': {bs: ratio}, 'dynamic': {bs: ratio}, 'seconds': {...}} against both dense baselines."""
-        out = {"padded": {}, "dynamic": {}, "seconds": {}, "rounds": self.rounds, "estimator": "median of round ratios"}
+        out = {"padded": {}, "dynamic": {}, "seconds": {}, "rounds": {str(bs): n for bs, n in self.rounds.items()},
+               "estimator": "median of round ratios", "allocator": allocator.current()}
         for bs, protocols in self.batches.items():
             for protocol, batches in protocols.items():
-                dense, method = self._rounds(batches, config)
+                dense, method = self._rounds(batches, config, self.rounds[bs])
                 ratios = [d / m for d, m in zip(dense, method)]
                 out[protocol][str(bs)] = round(statistics.median(ratios), 3)
                 out.setdefault("spread", {}).setdefault(protocol, {})[str(bs)] = [round(min(ratios), 3), round(max(ratios), 3)]

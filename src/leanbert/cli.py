@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Optional
 
@@ -36,20 +37,29 @@ _BENCH_OPTIONS = dict(
     bench_batch_sizes=typer.Option("1,32", help="batch sizes timed with --bench"),
     bench_examples=typer.Option("32,128", help="examples timed per batch size"),
     min_run_time=typer.Option(1.0, help="seconds of timing per dense/method ratio, split over the rounds"),
-    rounds=typer.Option(3, help="alternating dense/method measurements per ratio; the speedup is their median ratio"),
+    rounds=typer.Option("3", help="alternating dense/method measurements per ratio (the speedup is their median "
+                                  "ratio): one count, or one per timed batch size, e.g. 25,7"),
+    warm_allocator=typer.Option(True, "--warm-allocator/--default-allocator",
+                                help="keep freed memory in the heap while timing (no per-pass page faults; recorded in rows)"),
 )
 
 
-def _bench_sizes(bench_batch_sizes: str, bench_examples: str, rounds: int) -> dict[int, int]:
-    """{batch size: examples timed} from the two comma-separated options (checked with --rounds before any work)."""
+def _timing(bench_batch_sizes: str, bench_examples: str, min_run_time: float, rounds: str, warm_allocator: bool):
+    """The bench options as one bench.Timing, checked before any work."""
     sizes = [int(x) for x in _floats(bench_batch_sizes, "batch-sizes")]
     counts = [int(x) for x in _floats(bench_examples, "examples")]
     if len(sizes) != len(counts) or not sizes or min(sizes + counts) < 1:
         raise LeanbertError("the timed batch sizes and examples per batch size need the same number of entries, "
                             "each >= 1")
-    if rounds < 1:
-        raise LeanbertError(f"--rounds {rounds}: need at least one dense/method round")
-    return dict(zip(sizes, counts))
+    per_size = [int(x) for x in _floats(rounds, "rounds")]
+    per_size = per_size * len(sizes) if len(per_size) == 1 else per_size
+    if len(per_size) != len(sizes) or min(per_size) < 1:
+        raise LeanbertError(f"--rounds {rounds}: need one count >= 1, or one per timed batch size ({len(sizes)})")
+    if min_run_time <= 0:
+        raise LeanbertError(f"--min-run-time {min_run_time}: need a positive number of seconds")
+    from .bench import Timing
+
+    return Timing(dict(zip(sizes, counts)), min_run_time, dict(zip(sizes, per_size)), warm_allocator)
 
 
 def _floats(text: str | None, name: str) -> list[float]:
@@ -250,7 +260,8 @@ def lat(
     results: Optional[Path] = typer.Option(None, help="append one row per chosen config here (full dev split)"),
     bench: bool = typer.Option(False, help="with --results: also measure speed against both dense baselines"),
     bench_batch_sizes: str = _BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = _BENCH_OPTIONS["bench_examples"],
-    min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: int = _BENCH_OPTIONS["rounds"],
+    min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: str = _BENCH_OPTIONS["rounds"],
+    warm_allocator: bool = _BENCH_OPTIONS["warm_allocator"],
 ):
     """LAT peer: LengthDrop fine-tuning (sandwich rule, in-place distillation), then an evolutionary search of
     per-layer lengths; one config per target FLOPs reduction, evaluated on the full dev split."""
@@ -268,12 +279,12 @@ def lat(
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
                         batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                         max_train_examples=max_train_examples)
-    sizes = _bench_sizes(bench_batch_sizes, bench_examples, rounds) if bench else {}  # checked before hours of training
+    timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None  # checked before hours of training
     summary = lat_pipeline(base, max_drop, n_random, targets, population, generations, search_examples)
     configs = [(c["target_speedup"], PowerConfig(keep_fractions=tuple(c["keep_fractions"])))
                for c in summary["chosen"] if c["keep_fractions"] is not None]
     split = "test" if task == "bbc" else "dev"
-    speed = make_bench(summary["checkpoint"], task, split, data_dir, max_length, sizes, min_run_time, rounds=rounds) if bench else None
+    speed = make_bench(summary["checkpoint"], task, split, data_dir, max_length, timing) if bench else None
     dense_score = evaluate_rows(dense, task, split, data_dir, max_length=max_length)[0]["score"]  # the dense baseline's
     for row in evaluate_rows(summary["checkpoint"], task, split, data_dir, configs=configs, bench=speed,
                              max_length=max_length, dense_score=dense_score):
@@ -309,18 +320,18 @@ def evaluate(
     results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
     bench: bool = typer.Option(False, help="also measure speedups against both dense baselines"),
     bench_batch_sizes: str = _BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = _BENCH_OPTIONS["bench_examples"],
-    min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: int = _BENCH_OPTIONS["rounds"],
-    threads: Optional[int] = None,
+    min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: str = _BENCH_OPTIONS["rounds"],
+    warm_allocator: bool = _BENCH_OPTIONS["warm_allocator"], threads: Optional[int] = None,
 ):
     """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
     from .runner import evaluate_rows, make_bench
 
     _set_threads(threads)
-    sizes = _bench_sizes(bench_batch_sizes, bench_examples, rounds) if bench else {}
+    timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
     user = _user_files(None, dev_file, test_file, text_col, text_pair_col, label_col, regression, max_length)
     if user is None and task == "custom":
         raise LeanbertError("give --task NAME, or your own data with --dev-file or --test-file")
-    speed = make_bench(checkpoint, task, split, data_dir, max_length, sizes, min_run_time, user, rounds) if bench else None
+    speed = make_bench(checkpoint, task, split, data_dir, max_length, timing, user) if bench else None
     rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
                          [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score,
                          dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top, syntax_hops=syntax_hops,
@@ -343,7 +354,8 @@ def bench(
     speedup: str = typer.Option("2,3", help="target speedups (acc/power)"),
     max_length: Optional[int] = None,
     batch_sizes: str = typer.Option("1,32"), examples: str = typer.Option("32,128", help="examples timed per batch size"),
-    min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: int = _BENCH_OPTIONS["rounds"],
+    min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: str = _BENCH_OPTIONS["rounds"],
+    warm_allocator: bool = _BENCH_OPTIONS["warm_allocator"],
     repeats: int = typer.Option(1, help="measure everything this many times (spread)"),
     results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
     threads: Optional[int] = None,
@@ -355,12 +367,13 @@ def bench(
     _set_threads(threads)
     import torch
 
-    sizes = _bench_sizes(batch_sizes, examples, rounds)
+    timing = _timing(batch_sizes, examples, min_run_time, rounds, warm_allocator)
+    run_id = uuid.uuid4().hex[:12]  # tells this process's repeats from another run's in one results file
     for repeat in range(repeats):
-        speed = make_bench(checkpoint, task, split, data_dir, max_length, sizes, min_run_time, rounds=rounds)
+        speed = make_bench(checkpoint, task, split, data_dir, max_length, timing)
         for target, cfg in configs_for(method, _floats(speedup, "speedup"), [], speed.model.config, speed.max_length):
             row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method, "target_speedup": target,
-                   "config": cfg.to_dict(), "repeat": repeat, **speed.speedups(cfg),
+                   "config": cfg.to_dict(), "run_id": run_id, "repeat": repeat, **speed.speedups(cfg),
                    "threads": torch.get_num_threads(), "versions": versions()}
             typer.echo(json.dumps(row))
             if results:

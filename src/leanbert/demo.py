@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from .bench import SpeedBench
+from .bench import SpeedBench, Timing
 from .runner import evaluate_rows, make_bench
 from .train import FinetuneArgs, finetune
 
@@ -36,7 +36,7 @@ def run_demo(output_dir: Path) -> list[dict]:
 
 
 def _bench(checkpoint: Path) -> SpeedBench:
-    return make_bench(checkpoint, "bbc", "test", None, DEMO_LENGTH, {1: 4, 16: 32}, min_run_time=0.3)
+    return make_bench(checkpoint, "bbc", "test", None, DEMO_LENGTH, Timing({1: 4, 16: 32}, min_run_time=0.3))
 
 
 def _print_table(rows: list[dict]) -> None:

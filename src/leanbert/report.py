@@ -330,6 +330,13 @@ def sparse_speed_section(results_dir: Path) -> list[str]:
     return lines
 
 
+def _rounds_text(rounds) -> str:
+    """A row's rounds: one count (older rows) or {batch size: count}."""
+    if isinstance(rounds, dict):
+        return ", ".join(f"{n} at batch {bs}" for bs, n in sorted(rounds.items(), key=lambda kv: int(kv[0])))
+    return str(rounds)
+
+
 def repeatability_section(results_dir: Path) -> list[str]:
     """One table per results/speed/repeatability*.jsonl (a file per protocol of the benchmark, e.g. its rounds)."""
     lines = []
@@ -338,10 +345,13 @@ def repeatability_section(results_dir: Path) -> list[str]:
         by_target = defaultdict(list)
         for r in rows:
             by_target[r["target_speedup"]].append(r)
-        rounds = sorted({str(r.get("rounds", "-")) for r in rows})
+        rounds = sorted({_rounds_text(r.get("rounds", "-")) for r in rows})
+        processes = len({r.get("run_id") for r in rows})  # rows before run ids: one process
+        heap = sorted({r.get("allocator", "default") for r in rows})
         lines += ["", f"## Repeatability ({path.relative_to(Path(results_dir).parent)})", "",
-                  f"The same benchmark run {max(len(g) for g in by_target.values())} times in one process, dense "
-                  f"baselines re-measured beside every config ({'/'.join(rounds)} alternating rounds); "
+                  f"The same benchmark run {max(len(g) for g in by_target.values())} times in {processes} "
+                  f"process{'es' if processes > 1 else ''} (runs in file order), dense baselines re-measured beside "
+                  f"every config ({'/'.join(rounds)} alternating rounds); allocator: {', '.join(heap)}; "
                   "spread = (max - min) / mean.", "",
                   "| target | protocol | batch | runs | spread |", "|---:|---|---:|---|---:|"]
         for target, group in sorted(by_target.items()):

@@ -29,13 +29,14 @@ def load_split(checkpoint, task, split, data_dir, max_length, user=None):
     return tokenizer, model, saved, data.spec, ds, n0
 
 
-def make_bench(checkpoint, task, split, data_dir, max_length, examples_per_batch_size: dict, min_run_time: float,
-               user=None, rounds: int | None = None):
-    from .bench import INTERLEAVE_ROUNDS, SpeedBench
+def make_bench(checkpoint, task, split, data_dir, max_length, timing, user=None):
+    """A SpeedBench on the split's real text, measuring as `timing` (a bench.Timing) says."""
+    from .bench import SpeedBench
 
     tokenizer, model, _, _, ds, n0 = load_split(checkpoint, task, split, data_dir, max_length, user)
-    return SpeedBench(model, tokenizer, ds, n0, tuple(examples_per_batch_size), examples_per_batch_size, min_run_time,
-                      rounds=rounds or INTERLEAVE_ROUNDS)
+    sizes = timing.examples_per_batch_size
+    return SpeedBench(model, tokenizer, ds, n0, tuple(sizes), sizes, timing.min_run_time, rounds=timing.rounds,
+                      warm_allocator=timing.warm_allocator)
 
 
 def configs_for(method: str, speedups: list[float], counts: list[int], hf_config, n0: int, score: str = "acc",
@@ -115,7 +116,7 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
             predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else (None if data_dependent else 1.0),
             metrics=result["metrics"], variant=_variant(method, cfg), target_speedup=target, keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
             timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"), timing_rounds=timing.get("rounds"),
-            timing_spread=timing.get("spread"),
+            timing_spread=timing.get("spread"), timing_allocator=timing.get("allocator"),
             gflops_padded=padded_gflops, eval_batches=EVAL_BATCHES if cfg is not None else "sorted",
             **_sparsity_fields(m, model, ds, cfg)))
     return rows

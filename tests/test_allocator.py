@@ -1,0 +1,40 @@
+"""The warm heap: after the switch, freeing and re-allocating a large tensor stops faulting pages in."""
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from leanbert import allocator
+
+# A fresh process, so the switch made by other tests in this one does not decide the "before" half.
+PROBE = r"""
+import resource, torch
+from leanbert import allocator
+
+def faults_of_fresh_tensors(n=4, mib=64):
+    for _ in range(2):  # warm-up: the heap grows once (twice: a small object may land above the first block)
+        torch.ones(mib << 18)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        torch.ones(mib << 18)  # 64 MiB of float32, written and freed
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+default = faults_of_fresh_tensors()
+state = allocator.keep_freed_memory()
+print(default, faults_of_fresh_tensors(), state, allocator.current(), sep="\n")
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the switch is glibc's mallopt")
+def test_warm_heap_stops_per_allocation_page_faults():
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout.splitlines()
+    default, warm, state, current = int(out[0]), int(out[1]), out[2], out[3]
+    pages = 4 * (64 << 20) // 4096
+    assert default > pages / 2  # glibc's default maps and unmaps a 64 MiB block on every allocation
+    assert warm < pages / 20  # kept in the heap: written again without faulting
+    assert state == current == allocator.WARM
+
+
+def test_current_names_a_known_state():
+    assert allocator.current() in (allocator.WARM, allocator.DEFAULT)
