@@ -9,6 +9,9 @@ from .data import Example
 from .errors import ConfigError
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+# Per-example teacher outputs cached in the features (elastic recipe): the logits, and the teacher's token
+# importance over the example's tokens (padded with 0 to the batch length)
+TEACHER_LOGITS, TEACHER_IMPORTANCE = "teacher_logits", "teacher_importance"
 
 
 class EncodedDataset(Dataset):
@@ -55,6 +58,11 @@ def make_collate(tokenizer, regression: bool, pad_to: int | None = None):
         distances = syntax.collate_distances(features, batch["input_ids"].shape[1])
         if distances is not None:  # the syntax pattern's per-example input, passed through the model call
             batch[syntax.KWARG] = distances
+        if TEACHER_LOGITS in features[0]:
+            batch[TEACHER_LOGITS] = torch.tensor([f[TEACHER_LOGITS] for f in features])  # (B, C)
+            width = batch["input_ids"].shape[1]
+            batch[TEACHER_IMPORTANCE] = torch.tensor(
+                [f[TEACHER_IMPORTANCE] + [0.0] * (width - len(f[TEACHER_IMPORTANCE])) for f in features])  # (B, N)
         labels = [label for _, label in items]
         if labels[0] is not None:
             batch["labels"] = torch.tensor(labels, dtype=torch.float if regression else torch.long)
@@ -66,6 +74,44 @@ def make_collate(tokenizer, regression: bool, pad_to: int | None = None):
 def train_loader(ds: EncodedDataset, tokenizer, batch_size: int, regression: bool, seed: int) -> DataLoader:
     g = torch.Generator().manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=True, generator=g, collate_fn=make_collate(tokenizer, regression))
+
+
+class BucketedBatches:
+    """Shuffled batches of similar length for training: the shuffled order is cut into pools of `pool`
+    batches, each pool sorted by length and cut into batches, and the batches shuffled. Fraction-based keep
+    counts follow the batch's padded length, so a batch mixing a 20-token and a 100-token row would let the
+    short row keep all its tokens: bucketing trains each row at close to the pruning it gets at inference.
+    Deterministic per (seed, epoch); accelerate calls set_epoch."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, pool: int = 50):
+        self.lengths, self.batch_size, self.seed, self.pool, self.epoch = lengths, batch_size, seed, pool, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        import random
+
+        rng = random.Random(self.seed * 100_003 + self.epoch)
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        size = self.batch_size * self.pool
+        batches = []
+        for start in range(0, len(order), size):
+            chunk = sorted(order[start:start + size], key=lambda i: self.lengths[i])
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        rng.shuffle(batches)
+        return iter(batches)
+
+    def __len__(self):
+        size = self.batch_size * self.pool
+        full, rest = divmod(len(self.lengths), size)
+        return full * self.pool + (-(-rest // self.batch_size))
+
+
+def bucketed_train_loader(ds: EncodedDataset, tokenizer, batch_size: int, regression: bool, seed: int) -> DataLoader:
+    return DataLoader(ds, batch_sampler=BucketedBatches(ds.lengths(), batch_size, seed),
+                      collate_fn=make_collate(tokenizer, regression))
 
 
 def sorted_batches(ds: EncodedDataset, batch_size: int, equal_length: bool = False) -> list[list[int]]:

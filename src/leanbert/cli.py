@@ -317,6 +317,7 @@ def evaluate(
     syntax_hops: int = typer.Option(0, help="sparse: word pieces within this many dependency-parse edges "
                                            "(needs leanbert[syntax]; not composable with reduction)"),
     from_layers: str = typer.Option("0", help="sparse: comma-separated first patterned layers, one row each"),
+    profiles: str = typer.Option("searched", help="acc on an elastic checkpoint: its searched profiles, or geometric"),
     results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
     bench: bool = typer.Option(False, help="also measure speedups against both dense baselines"),
     bench_batch_sizes: str = _BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = _BENCH_OPTIONS["bench_examples"],
@@ -335,7 +336,8 @@ def evaluate(
     rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
                          [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score,
                          dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top, syntax_hops=syntax_hops,
-                              from_layers=[int(x) for x in _floats(from_layers, "from-layers")]), user)
+                              from_layers=[int(x) for x in _floats(from_layers, "from-layers")]), user,
+                         profiles=profiles)
     for row in rows:
         row["variant"] = variant or row["variant"]
         typer.echo(json.dumps(row))
@@ -436,6 +438,10 @@ def serve(
         raise LeanbertError("--max-texts and --max-chars must be >= 1")
     run(checkpoint, host, port, max_length, Limits(max_texts=max_texts, max_chars=max_chars))
 
+
+from .elastic.command import elastic as _elastic_command  # noqa: E402  (its own module: one command, one file)
+
+app.command("elastic")(_elastic_command)
 
 study_app = typer.Typer(help="Study grids that write JSON lines for `leanbert report`.")
 app.add_typer(study_app, name="study")

@@ -19,6 +19,9 @@ from .errors import ConfigError
 
 METHOD_ATTR = "_leanbert_method"
 PER_CALL_KWARG = "leanbert_config"  # model(**batch, leanbert_config=cfg) overrides the applied config for one call
+# model(**batch, leanbert_scores=[]) appends (scores (B, N), key_mask (B, N)) of every layer to the list: the
+# per-call state the elastic recipe's ranking distillation reads (layers that keep every token score too)
+SCORES_KWARG = "leanbert_scores"
 
 
 def find_encoder(model: torch.nn.Module):
@@ -175,6 +178,7 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
                             encoder_attention_mask=None, past_key_values=None, use_cache=None, **kwargs):
     per_call = kwargs.pop(PER_CALL_KWARG, None)
     syntax_hops = kwargs.pop(syntax.KWARG, None)  # (B, N, N) parse distances: the syntax pattern's input
+    record = kwargs.pop(SCORES_KWARG, None)
     method = installed_method(self)
     if per_call is not None:
         from .methods import build_method
@@ -187,7 +191,9 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
     mask, sizes = attention_mask, None
     for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
-        if not method.scores_layer(index, hidden_states.shape[1], n_keep):
+        reduces = method.scores_layer(index, hidden_states.shape[1], n_keep)
+        recorded = record is not None and method.scores_from_attention and not method.patterned(index)
+        if not reduces and not recorded:
             kernel = method.attention_kernel(index, hidden_states.shape[1]) if method.patterned(index) else None
             if kernel is not None:  # banded sparse attention: skips the masked work
                 hidden_states = layer.feed_forward_chunk(attention_with_kernel(layer, hidden_states, key_mask, kernel))
@@ -205,6 +211,11 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
             scores = method.score(stats, key_mask, values, layer.attention.output.dense.weight)  # (B, N)
         else:
             attended, scores = _attention_sublayer(self.config, method, index, layer, hidden_states, key_mask, mask), None
+        if recorded:
+            record.append((scores, key_mask))
+        if not reduces:  # scored for the record only: every token goes on
+            hidden_states = layer.feed_forward_chunk(attended)
+            continue
         attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
         hidden_states = method.finish_layer(layer.feed_forward_chunk(attended), sizes)  # (B, N', D)
         use_sizes = sizes is not None and method.uses_sizes()

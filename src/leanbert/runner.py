@@ -8,6 +8,7 @@ from .api import applied, current_config, remove
 from .batching import check_max_length, encode
 from .config import ACCConfig, PowerConfig, SparseConfig, TomeConfig, uses_syntax
 from .data import load_task
+from .elastic.profiles import profile_for, saved_table
 from .errors import ConfigError
 from .evaluation import evaluate
 from .flops import counted_gflops, mean_gflops
@@ -40,8 +41,16 @@ def make_bench(checkpoint, task, split, data_dir, max_length, timing, user=None)
 
 
 def configs_for(method: str, speedups: list[float], counts: list[int], hf_config, n0: int, score: str = "acc",
-                pattern: dict | None = None) -> list:
+                pattern: dict | None = None, profiles: str = "searched") -> list:
+    """[(target speedup or None, config)]. An elastic checkpoint's `acc` targets take its searched profiles
+    (elastic.profile_for) unless `profiles` is "geometric"."""
     layers, hidden, ffn = hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size
+    if profiles not in ("searched", "geometric"):
+        raise ConfigError(f"invalid config field 'profiles': {profiles!r}, use searched or geometric")
+    if method == "acc" and profiles == "searched" and saved_table(hf_config):
+        if not speedups:
+            raise ConfigError("invalid config field 'speedup': --method acc needs --speedup, e.g. 1.5,2,3")
+        return [(s, profile_for(hf_config, s)) for s in speedups]
     if method == "dense":
         return [(1.0, None)]
     if method == "power" and counts:
@@ -73,7 +82,7 @@ def _composed_pattern(pattern: dict | None, layers: int):
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
                   max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None,
-                  configs=None) -> list[dict]:
+                  configs=None, profiles: str = "searched") -> list[dict]:
     """One row per config: `configs` [(target, config)] given directly, or built from method/speedups/counts."""
     tokenizer, model, saved, spec, ds, n0 = load_split(checkpoint, task, split, data_dir, max_length, user)
     lengths = ds.lengths()
@@ -89,7 +98,8 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
             raise ConfigError(f"invalid config field 'method': {checkpoint} has no saved leanbert config")
         pairs = [(None, saved)]
     else:
-        pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score, pattern)
+        pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score, pattern, profiles)
+    searched = configs is None and method == "acc" and profiles == "searched" and bool(saved_table(model.config))
     if any(uses_syntax(cfg) for _, cfg in pairs):
         syntax.attach(ds, tokenizer, n0)
     for target, cfg in pairs:
@@ -114,7 +124,7 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
             score=result["score"], dense_score=dense_score, gflops=gflops,
             dense_gflops=dense_gflops, speedup_padded=timing.get("padded"), speedup_dynamic=timing.get("dynamic"),
             predicted_speedup=round(predicted_speedup(plan, n0, hidden, ffn), 3) if plan else (None if data_dependent else 1.0),
-            metrics=result["metrics"], variant=_variant(method, cfg), target_speedup=target, keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
+            metrics=result["metrics"], variant="elastic" if searched else _variant(method, cfg), target_speedup=target, keep_counts_at_max_length=plan, max_length=n0, checkpoint=str(checkpoint),
             timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"), timing_rounds=timing.get("rounds"),
             timing_spread=timing.get("spread"), timing_allocator=timing.get("allocator"),
             gflops_padded=padded_gflops, eval_batches=EVAL_BATCHES if cfg is not None else "sorted",

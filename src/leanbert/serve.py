@@ -20,6 +20,7 @@ import torch
 from .api import current_config
 from .batching import check_max_length
 from .config import ACCConfig
+from .elastic.profiles import profile_for, saved_table
 from .errors import ConfigError, LeanbertError
 from .methods import build_method
 from .models import load_classifier, load_tokenizer
@@ -52,7 +53,10 @@ class Classifier:
         self.adjustable = self.saved is not None and self.saved.method == "acc"  # ACC offline-tuned
         c = self.model.config
         self.shape = dict(num_layers=c.num_hidden_layers, hidden=c.hidden_size, ffn=c.intermediate_size)
+        self.table = saved_table(self.model)  # an elastic checkpoint's searched profiles, if any
         self.max_speedup = max_speedup(n0=self.max_length, **self.shape) if self.adjustable else 1.0
+        if self.table:
+            self.max_speedup = self.table[-1]["speedup"]
         self.regression = c.problem_type == "regression" or c.num_labels == 1
         self.labels = [c.id2label[i] for i in range(c.num_labels)]
         self._profiles: dict[float, ACCConfig] = {}
@@ -70,6 +74,11 @@ class Classifier:
         if not self.adjustable:
             raise RequestError("invalid field 'speedup': this model runs a fixed profile (it was not fine-tuned "
                                "with ACC offline tuning); leave speedup out")
+        if self.table:  # the searched profile for this budget (the next faster one when between budgets)
+            try:
+                return profile_for(self.model, speedup)
+            except ConfigError as e:
+                raise RequestError(str(e)) from None
         if speedup not in self._profiles:
             try:
                 fractions = solve_fractions(speedup, n0=self.max_length, **self.shape)

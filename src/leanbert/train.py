@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import atomic, syntax
 from .api import apply, current_config
-from .batching import check_max_length, encode, train_loader
+from .batching import bucketed_train_loader, check_max_length, encode, train_loader
 from .config import ACCConfig, config_from_dict, uses_syntax
 from .lat import LengthDropSampler, full_config as lat_full_config, sandwich_loss
 from .learned_band import ATTR as BAND_ATTR, attach_learned_band
@@ -65,6 +65,7 @@ class FinetuneArgs:
     lat_max_drop: float | None = None  # LAT's LengthDrop training: drop ratio per layer drawn from U(0, p) (lat.py)
     lat_random: int = 2  # random sub-models per step beside the full and the smallest (sandwich rule)
     user: UserFiles | None = None  # the user's own CSV/TSV/JSONL files instead of a named task
+    elastic: dict | None = None  # the elastic recipe (elastic.recipe.ElasticRecipe as a dict): sandwich + distillation
 
 
 def set_seed(seed: int) -> None:
@@ -113,9 +114,11 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
     if spec.labels is not None:  # saved with the model, so evaluation maps the user's labels the same way
         model.config.id2label = dict(enumerate(spec.labels))
         model.config.label2id = {label: i for i, label in enumerate(spec.labels)}
-    train_examples = data.split("train")
-    if args.max_train_examples:
-        train_examples = random.Random(args.seed).sample(train_examples, min(args.max_train_examples, len(train_examples)))
+    train_examples = training_examples(args, data)
+    if args.elastic:  # the profile search's held-out slice never enters training
+        from .elastic.recipe import ElasticRecipe, split_held_out
+
+        train_examples = split_held_out(train_examples, ElasticRecipe(**args.elastic), args.seed)[0]
     train_ds, n_trunc = encode(tokenizer, train_examples, max_length)
     dev_ds, _ = encode(tokenizer, data.split("dev"), max_length)
 
@@ -140,8 +143,10 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
         layers = range(args.band_from_layer, model.config.num_hidden_layers)
         retention = attach_learned_band(model, layers, args.band_init, *args.band_temperature)
     soft_lambda = args.retention_lambda or args.ltp_lambda or args.band_lambda or 0.0
+    elastic_loss = _elastic_loss(args, model, tokenizer, train_ds, spec, out) if args.elastic else None
 
-    loader = train_loader(train_ds, tokenizer, args.batch_size, spec.is_regression, args.seed)
+    make_loader = bucketed_train_loader if args.elastic else train_loader
+    loader = make_loader(train_ds, tokenizer, args.batch_size, spec.is_regression, args.seed)
     no_decay = ("bias", "LayerNorm.weight")
     named = [(n, p) for n, p in model.named_parameters() if not n.startswith((RETENTION_ATTR, LTP_ATTR, BAND_ATTR))]  # soft-stage params: own group
     groups = [
@@ -172,7 +177,9 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
             extra = {"leanbert_config": sampler.sample()} if sampler else {}
             if hasattr(retention, "set_progress"):  # annealed soft stages
                 retention.set_progress(step / total_steps)
-            if length_drop is not None:
+            if elastic_loss is not None:
+                loss = elastic_loss(model, batch)
+            elif length_drop is not None:
                 loss = sandwich_loss(model, batch, length_drop, args.lat_random, spec.is_regression)
             else:
                 loss = model(**batch, **extra).loss
@@ -197,6 +204,26 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
                 break
     bar.close()
     return log
+
+
+def training_examples(args: FinetuneArgs, data) -> list:
+    """The training split, subsampled (seeded) when `max_train_examples` says so."""
+    examples = data.split("train")
+    if args.max_train_examples:
+        examples = random.Random(args.seed).sample(examples, min(args.max_train_examples, len(examples)))
+    return examples
+
+
+def _elastic_loss(args, model, tokenizer, train_ds, spec, out: Path):
+    """Teacher outputs cached into the training features; the model patched to take per-call profiles."""
+    from .elastic.recipe import ElasticLoss, ElasticRecipe, cache_teacher
+
+    recipe = ElasticRecipe(**args.elastic)
+    out.mkdir(parents=True, exist_ok=True)
+    cache_teacher(train_ds, tokenizer, recipe, spec.is_regression, out / "teacher_cache.pt")
+    loss = ElasticLoss(recipe, model.config, train_ds.lengths(), spec.is_regression, args.seed)
+    apply(model, loss.full)  # keeps every token; saved with the model, it marks the checkpoint as elastic-tuned
+    return loss
 
 
 def _load_log(out: Path):

@@ -1,0 +1,154 @@
+"""The elastic recipe: held-out split, budget projection, the saved profile table, the losses, score recording,
+bucketed batches, and a whole tiny run (train, search, evaluate with the searched profiles)."""
+import json
+import random
+
+import pytest
+import torch
+
+import leanbert
+from leanbert.batching import BucketedBatches
+from leanbert.config import ACCConfig, FCAConfig
+from leanbert.elastic import losses, profiles
+from leanbert.elastic.recipe import ElasticLoss, ElasticRecipe, full_config, split_held_out
+from leanbert.errors import ConfigError
+from leanbert.patch import SCORES_KWARG
+
+from conftest import make_batch, tiny_model
+
+DIMS = (32, 64, 3, 4)  # hidden, ffn, layers, heads of conftest's tiny model
+
+
+def test_held_out_slice_is_disjoint_from_training_and_deterministic():
+    examples = [f"example {i}" for i in range(1000)]
+    recipe = ElasticRecipe(teacher="t", held_out_fraction=0.1, held_out_max=80)
+    fit, held = split_held_out(examples, recipe, seed=3)
+    assert len(held) == 80 and len(fit) == 920
+    assert not set(fit) & set(held) and set(fit) | set(held) == set(examples)
+    assert split_held_out(examples, recipe, seed=3) == (fit, held)
+    assert split_held_out(examples, recipe, seed=4)[1] != held
+
+
+def test_projection_hits_the_budget_from_above_for_any_shape():
+    histogram = profiles.length_histogram([40, 50, 60, 64, 64])
+    rng = random.Random(0)
+    for shape in profiles.seed_shapes(3) + [profiles.random_shape(3, rng) for _ in range(5)]:
+        for target in (1.3, 2.0, 3.0):
+            config = profiles.project(shape, target, histogram, DIMS)
+            if config is None:  # a shape that keeps layer 0 whole cannot reach every budget
+                assert shape[0] == 0.0
+                continue
+            ratio = profiles.flops_ratio(config, histogram, DIMS)
+            assert target <= ratio < target * 1.08, (shape, target, ratio)
+            assert list(config.keep_fractions) == sorted(config.keep_fractions, reverse=True)
+    assert profiles.project((1.0, 1.0, 1.0), 500.0, histogram, DIMS) is None
+
+
+def test_coarse_projection_is_fca_and_costs_the_same_budget():
+    histogram = profiles.length_histogram([64] * 4)
+    merged = profiles.project((1.0, 1.0, 1.0), 2.0, histogram, DIMS, coarse=1)
+    dropped = profiles.project((1.0, 1.0, 1.0), 2.0, histogram, DIMS)
+    assert isinstance(merged, FCAConfig) and isinstance(dropped, ACCConfig)
+    assert profiles.flops_ratio(merged, histogram, DIMS) >= 2.0
+    assert merged.keep_fractions[-1] <= dropped.keep_fractions[-1]  # the coarse token is paid for with fine ones
+
+
+def test_profile_for_picks_the_saved_budget_or_the_next_faster_one():
+    model = tiny_model()
+    table = [{"speedup": s, "config": ACCConfig(keep_fractions=(1.0, f, f / 2)).to_dict()}
+             for s, f in ((1.5, 0.8), (2.0, 0.6), (3.0, 0.4))]
+    profiles.save_table(model.config, list(reversed(table)))
+    assert [e["speedup"] for e in leanbert.saved_table(model)] == [1.5, 2.0, 3.0]
+    assert leanbert.profile_for(model, 2.0).keep_fractions == (1.0, 0.6, 0.3)
+    assert leanbert.profile_for(model, 2.2).keep_fractions == (1.0, 0.4, 0.2)
+    assert leanbert.profile_for(model, 1.0).keep_fractions == (1.0, 1.0, 1.0)
+    for bad in (3.5, 0.5, float("nan")):
+        with pytest.raises(ConfigError, match="speedup"):
+            leanbert.profile_for(model, bad)
+    with pytest.raises(ConfigError, match="no searched profiles"):
+        leanbert.profile_for(tiny_model(), 2.0)
+
+
+def test_ranking_distillation_is_zero_on_a_match_and_ignores_cls_and_pads():
+    mask = torch.tensor([[True, True, True, True, False]])
+    teacher = torch.tensor([[9.0, 0.5, 0.3, 0.2, 0.0]])
+    same = torch.tensor([[0.1, 0.25, 0.15, 0.1, float("-inf")]])  # proportional to the teacher after [CLS]
+    assert losses.ranking_distillation(same, teacher, mask).abs() < 1e-6
+    wrong = torch.tensor([[0.1, 0.1, 0.15, 0.25, float("-inf")]], requires_grad=True)
+    loss = losses.ranking_distillation(wrong, teacher, mask)
+    assert loss > 0.05
+    loss.backward()
+    assert wrong.grad[0, 0] == 0 and wrong.grad[0, 4] == 0 and wrong.grad[0, 1:4].abs().sum() > 0
+    assert losses.ranking_distillation(wrong, teacher, torch.tensor([[True, True, False, False, False]])) == 0
+
+
+def test_recorded_scores_cover_every_layer_and_leave_the_output_dense():
+    model = tiny_model()
+    ids, mask = make_batch(3, 12)
+    dense = model(input_ids=ids, attention_mask=mask).logits
+    leanbert.apply(model, full_config(3))
+    record = []
+    logits = model(input_ids=ids, attention_mask=mask, **{SCORES_KWARG: record}).logits
+    torch.testing.assert_close(logits, dense, atol=1e-5, rtol=1e-5)
+    assert len(record) == 3
+    for scores, key_mask in record:
+        assert torch.equal(key_mask, mask.bool())
+        torch.testing.assert_close(scores.masked_fill(~key_mask, 0).sum(1), torch.ones(3))  # ACC shares sum to 1
+
+
+def test_elastic_loss_trains_the_scores_through_the_ranking_term():
+    model = tiny_model()
+    model.train()
+    recipe = ElasticRecipe(teacher="unused", speedup_range=(1.25, 2.0), teacher_weight=0.0, rank_weight=1.0,
+                           n_random=1)
+    loss_fn = ElasticLoss(recipe, model.config, [12, 9, 6], regression=False, seed=0)
+    leanbert.apply(model, loss_fn.full)
+    ids, mask = make_batch(3, 12)
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 0]),
+             "teacher_logits": torch.zeros(3, 2), "teacher_importance": torch.rand(3, 12) * mask}
+    loss = loss_fn(model, batch)
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert model.bert.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
+    assert "teacher_logits" in batch  # the caller's batch is not consumed
+
+
+def test_bucketed_batches_cover_each_example_once_with_similar_lengths():
+    lengths = [random.Random(i).randint(5, 120) for i in range(500)]
+    sampler = BucketedBatches(lengths, batch_size=16, seed=1, pool=10)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(500)) and len(batches) == len(sampler)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 15  # random batches of 16 would spread ~100 tokens
+    assert list(sampler) == batches
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+
+
+def test_tiny_elastic_run_trains_searches_and_evaluates_with_its_profiles(tiny_model_dir, glue_dir, tmp_path):
+    from leanbert.elastic.pipeline import elastic_pipeline
+    from leanbert.runner import evaluate_rows
+    from leanbert.train import FinetuneArgs
+
+    torch.set_num_threads(1)
+    recipe = ElasticRecipe(teacher=str(tiny_model_dir), speedup_range=(1.25, 2.0), held_out_fraction=0.25)
+    base = FinetuneArgs(task="sst2", output_dir=str(tmp_path / "el"), data_dir=str(glue_dir), epochs=1,
+                        batch_size=8, lr=1e-3, max_length=16, eval_batch_size=16)
+    summary = elastic_pipeline(base, recipe, [1.25, 1.5, 2.0, 3.0], population=3, generations=1, progress=False)
+    assert summary["held_out_examples"] == 12
+    entries = summary["profiles"]
+    assert [e["speedup"] for e in entries] == [1.25, 1.5, 2.0]  # 3.0 lies beyond the trained range
+    assert all(e["flops_ratio"] >= e["speedup"] and e["fidelity"] >= 0 for e in entries)
+    saved = json.loads((tmp_path / "el" / "best" / "config.json").read_text())
+    assert [e["speedup"] for e in saved["leanbert_profiles"]] == [1.25, 1.5, 2.0]
+    model = leanbert.from_pretrained(tmp_path / "el" / "best")
+    assert leanbert.profile_for(model, 1.5).to_dict() == entries[1]["config"]
+    rows = evaluate_rows(str(tmp_path / "el" / "best"), "sst2", data_dir=str(glue_dir), method="acc",
+                         speedups=[1.5, 2.0], max_length=16)
+    assert [r["variant"] for r in rows] == ["elastic", "elastic"]
+    assert [r["config"] for r in rows] == [entries[1]["config"], entries[2]["config"]]
+    geometric = evaluate_rows(str(tmp_path / "el" / "best"), "sst2", data_dir=str(glue_dir), method="acc",
+                              speedups=[1.5], max_length=16, profiles="geometric")
+    assert geometric[0]["variant"] == "acc" and geometric[0]["config"] != entries[1]["config"]
+    again = elastic_pipeline(base, recipe, [1.25], progress=False)  # finished stages are not repeated
+    assert again["profiles"] == entries
