@@ -34,7 +34,7 @@ def test_report_writes_tables_and_plots(tmp_path):
     out = write_report(results, tmp_path / "docs" / "results.md", "# Results\nintro\n")
     text = out.read_text()
     assert "| mrpc | acc | 3.00x / 1.60x | 3.00x / 1.60x | 5.00x / 2.50x |" in text
-    assert "| acc | 4.0 | 86.50 | -1.50 | 0.500 | 4.00x |" in text
+    assert "| acc | 4.00 | 86.50 | – | -1.50 | 0.500 | 4.00x |" in text  # accuracy beside F1 (none recorded here)
     assert "leanbert evaluate --method power" in text
     for ext in ("png", "svg"):
         assert (tmp_path / "docs" / "plots" / f"mrpc.{ext}").stat().st_size > 1000
