@@ -442,6 +442,9 @@ def serve(
 from .elastic.command import elastic as _elastic_command  # noqa: E402  (its own module: one command, one file)
 
 app.command("elastic")(_elastic_command)
+from .backbones.command import backbone_app  # noqa: E402
+
+app.add_typer(backbone_app, name="backbone")
 
 study_app = typer.Typer(help="Study grids that write JSON lines for `leanbert report`.")
 app.add_typer(study_app, name="study")

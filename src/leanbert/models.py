@@ -25,8 +25,14 @@ def default_model_path() -> Path:
 
 def resolve_model_dir(model: str | os.PathLike | None) -> Path:
     """The default backbone for None/'default', else a checked local directory."""
+    from .backbones.catalog import BACKBONES, installed_path
+
     if model is None or str(model) in ("default", DEFAULT_BACKBONE):
         path = default_model_path()
+    elif str(model) in BACKBONES and not Path(model).expanduser().is_dir():
+        path = installed_path(str(model))
+        if path is None:
+            raise ModelLoadError(f"backbone {model} is not installed: run `leanbert backbone install {model}` once")
     else:
         path = Path(model).expanduser()
     if not path.is_dir():
