@@ -43,9 +43,14 @@ def make_batch(batch: int = 3, length: int = 12, padded: bool = True, seed: int 
 
 @pytest.fixture
 def tiny_tokenizer(tmp_path):
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(SPECIALS + WORDS) + "\n")
-    return BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    folder = tmp_path / "tokenizer"
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(SPECIALS + WORDS) + "\n")
+    # from_pretrained reads vocab.txt under transformers 4 and 5 alike; the constructor's vocab_file= is
+    # ignored by 5, which silently builds a tokenizer of the 5 special tokens (every word [UNK])
+    tokenizer = BertTokenizerFast.from_pretrained(folder, do_lower_case=True)
+    assert len(tokenizer) == len(SPECIALS + WORDS)
+    return tokenizer
 
 
 @pytest.fixture

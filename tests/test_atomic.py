@@ -39,3 +39,37 @@ def test_append_jsonl_keeps_earlier_rows(tmp_path):
     atomic.append_jsonl(path, {"a": 1})
     atomic.append_jsonl(path, {"a": 2})
     assert [json.loads(l)["a"] for l in path.read_text().splitlines()] == [1, 2]
+
+
+def _append_many(path, worker, count):
+    for i in range(count):
+        atomic.append_jsonl(path, {"worker": worker, "i": i})
+
+
+def test_concurrent_appends_from_two_processes_keep_every_row(tmp_path):
+    import multiprocessing
+
+    path, count = tmp_path / "r.jsonl", 150
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_append_many, args=(path, w, count)) for w in range(2)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(60)
+    assert [p.exitcode for p in workers] == [0, 0]
+    rows = atomic.read_jsonl(path)  # every line parses: none torn
+    assert sorted((r["worker"], r["i"]) for r in rows) == [(w, i) for w in range(2) for i in range(count)]
+    for w in range(2):  # each process's rows in its own order
+        assert [r["i"] for r in rows if r["worker"] == w] == list(range(count))
+    assert [p.name for p in tmp_path.iterdir()] == ["r.jsonl"]  # no lock file or temporary left behind
+
+
+def test_writes_through_a_symlink_to_its_target(tmp_path):
+    real, link = tmp_path / "real" / "r.jsonl", tmp_path / "link.jsonl"
+    real.parent.mkdir()
+    link.symlink_to(real)  # dangling at first: the first append creates the target
+    atomic.append_jsonl(link, {"a": 1})
+    atomic.append_jsonl(link, {"a": 2})
+    assert link.is_symlink() and [r["a"] for r in atomic.read_jsonl(real)] == [1, 2]
+    atomic.write_json(link, {"b": 3})
+    assert link.is_symlink() and json.loads(real.read_text()) == {"b": 3}

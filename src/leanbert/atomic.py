@@ -8,11 +8,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; appends from one process stay whole, concurrent ones may race
+    fcntl = None
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike):
-    """Yield a temporary path next to `target`; move it over `target` only if the block succeeds."""
-    target = Path(target)
+    """Yield a temporary path next to `target`; move it over `target` only if the block succeeds.
+    A symlink is written through: its target gets the file, and the link stays a link."""
+    target = Path(os.path.realpath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / target.name
     try:
@@ -44,12 +50,32 @@ def write_json(target: str | os.PathLike, obj) -> None:
 
 
 def append_jsonl(target: str | os.PathLike, row: dict) -> None:
-    """Append one JSON line; the existing lines are rewritten atomically so none is ever torn."""
-    target = Path(target)
-    old = target.read_text(encoding="utf-8") if target.exists() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
-    write_text(target, old + json.dumps(row, sort_keys=True) + "\n")
+    """Append one JSON line; the existing lines are rewritten atomically so none is ever torn. The
+    read-and-replace holds an exclusive lock on the folder, so concurrent appenders (processes running
+    evaluate or bench into one results file) queue instead of overwriting each other's rows."""
+    target = Path(os.path.realpath(target))
+    line = json.dumps(row, sort_keys=True) + "\n"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.parent):
+        old = target.read_text(encoding="utf-8") if target.exists() else ""
+        if old and not old.endswith("\n"):
+            old += "\n"
+        write_text(target, old + line)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """An exclusive advisory lock on `folder` itself: the file it guards is replaced (a new inode) on
+    every write, so locking the file would not exclude anyone, and a lock file would litter results/."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def read_jsonl(source: str | os.PathLike) -> list[dict]:

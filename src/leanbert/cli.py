@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from . import checks
 from .errors import LeanbertError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
@@ -46,12 +47,12 @@ _BENCH_OPTIONS = dict(
 
 def _timing(bench_batch_sizes: str, bench_examples: str, min_run_time: float, rounds: str, warm_allocator: bool):
     """The bench options as one bench.Timing, checked before any work."""
-    sizes = [int(x) for x in _floats(bench_batch_sizes, "batch-sizes")]
-    counts = [int(x) for x in _floats(bench_examples, "examples")]
+    sizes = checks.numbers(bench_batch_sizes, "batch-sizes", int, unique=True)
+    counts = checks.numbers(bench_examples, "examples", int)
     if len(sizes) != len(counts) or not sizes or min(sizes + counts) < 1:
         raise LeanbertError("the timed batch sizes and examples per batch size need the same number of entries, "
                             "each >= 1")
-    per_size = [int(x) for x in _floats(rounds, "rounds")]
+    per_size = checks.numbers(rounds, "rounds", int)
     per_size = per_size * len(sizes) if len(per_size) == 1 else per_size
     if len(per_size) != len(sizes) or min(per_size) < 1:
         raise LeanbertError(f"--rounds {rounds}: need one count >= 1, or one per timed batch size ({len(sizes)})")
@@ -62,20 +63,26 @@ def _timing(bench_batch_sizes: str, bench_examples: str, min_run_time: float, ro
     return Timing(dict(zip(sizes, counts)), min_run_time, dict(zip(sizes, per_size)), warm_allocator)
 
 
-def _floats(text: str | None, name: str) -> list[float]:
-    if not text:
-        return []
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise LeanbertError(f"--{name} must be comma-separated numbers, got {text!r}") from None
+def _output_file(param: typer.CallbackParam, value: Optional[Path]):
+    """Option callback: an output file is checked while the options are parsed, before any work. The
+    value stays as given (rows and resumable studies record paths as the user wrote them)."""
+    if value is not None:
+        checks.writable_file(value, param.opts[0])
+    return value
+
+
+def _output_dir(param: typer.CallbackParam, value: Optional[Path]):
+    if value is not None:
+        checks.writable_dir(value, param.opts[0])
+    return value
 
 
 @app.command()
 def finetune(
     task: str = typer.Option("custom", help="GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), bbc, "
                                              "or custom with --train-file/--dev-file"),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="where best/ checkpoint and train_log.json go"),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="where best/ checkpoint and train_log.json go",
+                                    callback=_output_dir),
     train_file: Optional[str] = _FILE_OPTIONS["train_file"], dev_file: Optional[str] = _FILE_OPTIONS["dev_file"],
     text_col: str = _FILE_OPTIONS["text_col"], text_pair_col: Optional[str] = _FILE_OPTIONS["text_pair_col"],
     label_col: str = _FILE_OPTIONS["label_col"], regression: bool = _FILE_OPTIONS["regression"],
@@ -98,7 +105,7 @@ def finetune(
     user = _user_files(train_file, dev_file, None, text_col, text_pair_col, label_col, regression, max_length)
     if user is None and task == "custom":
         raise LeanbertError("give --task NAME, or your own data with --train-file and --dev-file")
-    speeds = _floats(speedup_range, "speedup-range") if method == "acc" else None
+    speeds = checks.numbers(speedup_range, "speedup-range") if method == "acc" else None
     if speeds is not None and len(speeds) != 2:
         raise LeanbertError("--speedup-range needs two numbers: lo,hi")
     log = run(FinetuneArgs(task=task, output_dir=str(output_dir), model=model, data_dir=data_dir, epochs=epochs,
@@ -141,7 +148,8 @@ _DENSE_STAGE = dict(
 
 _PIPELINE_OPTIONS = dict(
     task=typer.Option(...), dense=typer.Option(..., help="the fine-tuned dense checkpoint to start from"),
-    output_dir=typer.Option(..., "--output-dir", "-o", help="search/ and one folder per variant go here"),
+    output_dir=typer.Option(..., "--output-dir", "-o", help="search/ and one folder per variant go here",
+                            callback=_output_dir),
     retention_lambda=typer.Option(None, "--lambda", help="penalty on kept tokens, times layer index "
                                                           "(default: per task, pipeline.REDUCTION_DEFAULTS)"),
     lr_soft=typer.Option(None, help="learning rate of the retention weights (default: per task)"),
@@ -193,7 +201,8 @@ def fca(
 @app.command()
 def ltp(
     task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="ltp-soft/ and ltp/ go here"),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="ltp-soft/ and ltp/ go here",
+                                    callback=_output_dir),
     data_dir: Optional[str] = None,
     ltp_lambda: float = typer.Option(0.2, "--lambda", help="penalty on the mean soft fraction of tokens kept"),
     lr_soft: float = typer.Option(1e-2, help="learning rate of the thresholds"),
@@ -218,7 +227,8 @@ def ltp(
 @app.command("learn-band")
 def learn_band(
     task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="band-soft/ and band/ go here"),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="band-soft/ and band/ go here",
+                                    callback=_output_dir),
     data_dir: Optional[str] = None,
     band_lambda: float = typer.Option(0.5, "--lambda", help="penalty on the expected attention density"),
     lr_soft: float = typer.Option(0.3, help="learning rate of the widths (positions per step, roughly)"),
@@ -235,7 +245,7 @@ def learn_band(
     from .train import FinetuneArgs
 
     _set_threads(threads)
-    temps = _floats(temperature, "temperature")
+    temps = checks.numbers(temperature, "temperature")
     if len(temps) != 2 or not all(t > 0 for t in temps) or not band_lambda >= 0 or not init_width >= 0:
         raise LeanbertError("--temperature needs two numbers > 0 (start,end); --lambda and --init-width must be >= 0")
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
@@ -247,7 +257,8 @@ def learn_band(
 @app.command()
 def lat(
     task: str = _PIPELINE_OPTIONS["task"], dense: str = _PIPELINE_OPTIONS["dense"],
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="lengthdrop/ and search.json go here"),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="lengthdrop/ and search.json go here",
+                                    callback=_output_dir),
     data_dir: Optional[str] = None,
     max_drop: float = typer.Option(0.2, help="LengthDrop: each layer drops a fraction drawn from U(0, max-drop)"),
     n_random: int = typer.Option(2, help="random sub-models per step (sandwich rule: + the full and the smallest)"),
@@ -257,7 +268,8 @@ def lat(
     epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
     max_length: Optional[int] = None, threads: Optional[int] = None,
     max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
-    results: Optional[Path] = typer.Option(None, help="append one row per chosen config here (full dev split)"),
+    results: Optional[Path] = typer.Option(None, help="append one row per chosen config here (full dev split)",
+                                             callback=_output_file),
     bench: bool = typer.Option(False, help="with --results: also measure speed against both dense baselines"),
     bench_batch_sizes: str = _BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = _BENCH_OPTIONS["bench_examples"],
     min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: str = _BENCH_OPTIONS["rounds"],
@@ -272,7 +284,7 @@ def lat(
     from .train import FinetuneArgs
 
     _set_threads(threads)
-    targets = _floats(speedup, "speedup")
+    targets = checks.numbers(speedup, "speedup", unique=True)
     if not targets or min(targets) < 1 or population < 2 or generations < 1 or n_random < 0 or search_examples < 1:
         raise LeanbertError("--speedup needs values >= 1; --population >= 2, --generations >= 1, --n-random >= 0, "
                             "--search-examples >= 1")
@@ -318,32 +330,30 @@ def evaluate(
                                            "(needs leanbert[syntax]; not composable with reduction)"),
     from_layers: str = typer.Option("0", help="sparse: comma-separated first patterned layers, one row each"),
     profiles: str = typer.Option("searched", help="acc on an elastic checkpoint: its searched profiles, or geometric"),
-    results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
+    results: Optional[Path] = typer.Option(None, help="append JSON lines here", callback=_output_file),
     bench: bool = typer.Option(False, help="also measure speedups against both dense baselines"),
     bench_batch_sizes: str = _BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = _BENCH_OPTIONS["bench_examples"],
     min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: str = _BENCH_OPTIONS["rounds"],
     warm_allocator: bool = _BENCH_OPTIONS["warm_allocator"], threads: Optional[int] = None,
 ):
     """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
-    from .runner import evaluate_rows, make_bench
+    from .results import append
+    from .runner import iter_rows, make_bench
 
     _set_threads(threads)
     timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
     user = _user_files(None, dev_file, test_file, text_col, text_pair_col, label_col, regression, max_length)
     if user is None and task == "custom":
         raise LeanbertError("give --task NAME, or your own data with --dev-file or --test-file")
+    speedups, counts = checks.numbers(speedup, "speedup", unique=True), checks.numbers(keep_counts, "keep-counts", int)
+    pattern = dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top, syntax_hops=syntax_hops,
+                   from_layers=checks.numbers(from_layers, "from-layers", int, unique=True))
     speed = make_bench(checkpoint, task, split, data_dir, max_length, timing, user) if bench else None
-    rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
-                         [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score,
-                         dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top, syntax_hops=syntax_hops,
-                              from_layers=[int(x) for x in _floats(from_layers, "from-layers")]), user,
-                         profiles=profiles)
-    for row in rows:
+    for row in iter_rows(checkpoint, task, split, data_dir, method, speedups, counts, max_length, dense_score, speed,
+                         score, pattern, user, profiles=profiles):  # each row saved as it is measured: Ctrl-C keeps the finished ones
         row["variant"] = variant or row["variant"]
         typer.echo(json.dumps(row))
         if results:
-            from .results import append
-
             append(results, row)
 
 
@@ -359,7 +369,7 @@ def bench(
     min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: str = _BENCH_OPTIONS["rounds"],
     warm_allocator: bool = _BENCH_OPTIONS["warm_allocator"],
     repeats: int = typer.Option(1, help="measure everything this many times (spread)"),
-    results: Optional[Path] = typer.Option(None, help="append JSON lines here"),
+    results: Optional[Path] = typer.Option(None, help="append JSON lines here", callback=_output_file),
     threads: Optional[int] = None,
 ):
     """Latency only: a method against both dense baselines on real text, threads pinned, environment recorded."""
@@ -373,7 +383,7 @@ def bench(
     run_id = uuid.uuid4().hex[:12]  # tells this process's repeats from another run's in one results file
     for repeat in range(repeats):
         speed = make_bench(checkpoint, task, split, data_dir, max_length, timing)
-        for target, cfg in configs_for(method, _floats(speedup, "speedup"), [], speed.model.config, speed.max_length):
+        for target, cfg in configs_for(method, checks.numbers(speedup, "speedup", unique=True), [], speed.model.config, speed.max_length):
             row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method, "target_speedup": target,
                    "config": cfg.to_dict(), "run_id": run_id, "repeat": repeat, **speed.speedups(cfg),
                    "threads": torch.get_num_threads(), "versions": versions()}
@@ -386,21 +396,22 @@ def _config_for_checkpoint(model, method: str, speedup: str, keep_counts: str, p
     """The config a deployment command runs: the checkpoint's saved one, dense, or a profile solved for one
     target speedup at `profile_length` tokens (fractions of the length, so they apply at any length)."""
     from .api import current_config
-    from .runner import configs_for
+    from .runner import check_options_used, configs_for
 
-    if method == "saved":
-        return current_config(model)
-    targets = _floats(speedup, "speedup")
+    targets, counts = checks.numbers(speedup, "speedup"), checks.numbers(keep_counts, "keep-counts", int)
     if len(targets) > 1:
         raise LeanbertError("--speedup takes one target here")
-    counts = [int(x) for x in _floats(keep_counts, "keep-counts")]
+    check_options_used(method, targets, counts)
+    if method == "saved":
+        return current_config(model)
     return configs_for(method, targets, counts, model.config, profile_length)[0][1]
 
 
 @app.command()
 def export(
     checkpoint: str = typer.Argument(..., help="a fine-tuned model directory"),
-    output: Path = typer.Option(..., "--output", "-o", help="the .onnx file to write (PATH.json records the checks)"),
+    output: Path = typer.Option(..., "--output", "-o", help="the .onnx file to write (PATH.json records the checks)",
+                                callback=_output_file),
     method: str = typer.Option("saved", help="saved (the checkpoint's config), dense, acc, or power"),
     speedup: str = typer.Option("", help="acc/power: one target speedup"),
     keep_counts: str = typer.Option("", help="power: tokens kept after each layer"),
@@ -412,10 +423,11 @@ def export(
     from .export import export_and_verify
     from .models import load_classifier
 
+    checks.at_least(profile_length, 2, "profile-length")  # a profile solved at 1 token keeps nothing to reduce
+    lengths = checks.numbers(verify_lengths, "verify-lengths", int, unique=True)
     model = load_classifier(checkpoint)
     config = _config_for_checkpoint(model, method, speedup, keep_counts, profile_length)
     apply(model, config) if config is not None else remove(model)
-    lengths = [int(x) for x in _floats(verify_lengths, "verify-lengths")]
     info = export_and_verify(model, output, lengths)
     typer.echo(json.dumps(info))
 
@@ -434,6 +446,7 @@ def serve(
     from .serve import Limits, serve as run
 
     _set_threads(threads)
+    checks.in_range(port, 1, 65535, "port")  # before the model loads, not as an OverflowError after
     if max_texts < 1 or max_chars < 1:
         raise LeanbertError("--max-texts and --max-chars must be >= 1")
     run(checkpoint, host, port, max_length, Limits(max_texts=max_texts, max_chars=max_chars))
@@ -453,13 +466,15 @@ app.add_typer(study_app, name="study")
 @study_app.command("sparse")
 def study_sparse(
     task: str = typer.Option(...), dense: str = typer.Option(..., help="the fine-tuned dense checkpoint"),
-    output_dir: Path = typer.Option(Path("runs/study"), "--output-dir", "-o", help="fine-tuned cells go here"),
+    output_dir: Path = typer.Option(Path("runs/study"), "--output-dir", "-o", help="fine-tuned cells go here",
+                                    callback=_output_dir),
     families: str = typer.Option("neighbour,random,lexical,global+neighbour,bigbird", help="pattern families"),
     placements: str = typer.Option("all,later", help="all, later (second half), or fromN"),
     sparsity: str = typer.Option("0.78,0.9", help="target sparsities; each family's knob is matched to reach them"),
     epochs: float = typer.Option(0.0, help="0: masks on the dense checkpoint as it is; > 0: fine-tune each cell with its mask"),
     batch_size: int = 32, lr: float = 3e-5, data_dir: Optional[str] = None,
-    results: Optional[Path] = typer.Option(None, help="append JSON lines here (e.g. results/sparse/TASK_study.jsonl)"),
+    results: Optional[Path] = typer.Option(None, help="append JSON lines here (e.g. results/sparse/TASK_study.jsonl)",
+                                             callback=_output_file),
     threads: Optional[int] = None,
     learned_lambdas: str = typer.Option("", help="also learn neighbour degrees at these lambdas (needs --epochs > 0)"),
     control: bool = typer.Option(False, help="also fine-tune the dense model the same way without a mask (needs --epochs > 0)"),
@@ -472,7 +487,7 @@ def study_sparse(
     fams, places, targets = parse_grid(families, placements, sparsity)
     rows = run_study(task, dense, output_dir / task, fams, places, targets, epochs, data_dir, results,
                      dict(batch_size=batch_size, lr=lr, max_train_examples=max_train_examples),
-                     _floats(learned_lambdas, "learned-lambdas"), control)
+                     checks.numbers(learned_lambdas, "learned-lambdas", unique=True), control)
     for row in rows:
         typer.echo(json.dumps({k: row.get(k) for k in ("family", "placement", "target_sparsity", "knob", "sparsity",
                                                        "score", "dense_score")}))
@@ -485,14 +500,15 @@ def study_combos(
     randoms: str = typer.Option("1,2,4", help="random keys per query"),
     placement: str = typer.Option("later", help="all, later (second half), or fromN"),
     data_dir: Optional[str] = None,
-    results: Optional[Path] = typer.Option(None, help="append JSON lines here (e.g. results/sparse/TASK_combos.jsonl)"),
+    results: Optional[Path] = typer.Option(None, help="append JSON lines here (e.g. results/sparse/TASK_combos.jsonl)",
+                                             callback=_output_file),
     threads: Optional[int] = None,
 ):
     """Breaking BERT's Study 2: global + random + neighbour at several degrees, and each with one component removed."""
     from .study import run_combinations
 
     _set_threads(threads)
-    ws, rs = [int(x) for x in _floats(widths, "widths")], [int(x) for x in _floats(randoms, "randoms")]
+    ws, rs = checks.numbers(widths, "widths", int, unique=True), checks.numbers(randoms, "randoms", int, unique=True)
     if not ws or not rs or min(ws + rs) < 1:
         raise LeanbertError("--widths and --randoms need integers >= 1 (removing a component is part of the grid)")
     for row in run_combinations(task, dense, ws, rs, placement, data_dir, results):
@@ -501,7 +517,7 @@ def study_combos(
 
 @app.command()
 def demo(
-    output_dir: Path = typer.Option(Path("runs/demo"), help="cache of the fine-tuned checkpoint"),
+    output_dir: Path = typer.Option(Path("runs/demo"), help="cache of the fine-tuned checkpoint", callback=_output_dir),
     threads: Optional[int] = None,
 ):
     """Fine-tune the default backbone on BBC News (ACC offline tuning), evaluate at several speedups."""
@@ -514,7 +530,8 @@ def demo(
 @app.command()
 def report(
     results: Path = typer.Option(Path("results"), help="folder of *.jsonl result files"),
-    out: Path = typer.Option(Path("docs/results.md"), help="Markdown file to write; plots go beside it in plots/"),
+    out: Path = typer.Option(Path("docs/results.md"), help="Markdown file to write; plots go beside it in plots/",
+                                  callback=_output_file),
     preamble: Optional[Path] = typer.Option(Path("docs/results_preamble.md"), help="hand-written text put first"),
 ):
     """Render result rows as Markdown tables and accuracy-vs-speed plots (PNG and SVG)."""
@@ -535,12 +552,43 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def main() -> None:
+INTERRUPTED = "interrupted: work finished before it is kept (rows already appended; training resumes from its last saved state)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `leanbert` entry point. Errors in the user's input, ours or the option parser's, print as one
+    line `error: ...` with exit code 2; Ctrl-C prints one line and exits 130."""
+    usage_errors, aborts = _parser_exceptions()
     try:
-        app()
+        code = app(args=argv, prog_name="leanbert", standalone_mode=False)
     except LeanbertError as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+        _exit(f"error: {e}", 2)
+    except usage_errors as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # `leanbert` alone: the help, not an error line
+            e.show()
+            sys.exit(e.exit_code)
+        where = f" (see {e.ctx.command_path} --help)" if getattr(e, "ctx", None) else ""
+        _exit(f"error: {e.format_message()}{where}", e.exit_code)
+    except (KeyboardInterrupt, *aborts):
+        _exit(INTERRUPTED, 130)
+    if code == 130:  # typer turns a KeyboardInterrupt inside a command into Exit(130)
+        _exit(INTERRUPTED, 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _parser_exceptions() -> tuple[tuple, tuple]:
+    """The option parser's usage-error and abort classes: typer's own (newer typer vendors click) and click's."""
+    usage, aborts = [getattr(typer, "TyperException", None)], [getattr(typer, "Abort", None)]
+    try:
+        import click
+
+        usage.append(click.ClickException)
+        aborts.append(click.Abort)
+    except ImportError:
+        pass
+    return tuple(c for c in usage if c), tuple(c for c in aborts if c)
+
+
+def _exit(line: str, code: int):
+    typer.echo(" ".join(line.split()), err=True)  # one line, whatever the message held
+    sys.exit(code)

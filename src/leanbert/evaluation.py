@@ -6,7 +6,7 @@ import torch
 
 from .api import current_config
 from .batching import EncodedDataset, eval_loader
-from .errors import ConfigError
+from .errors import ConfigError, LeanbertError
 from .metrics import compute_metrics, main_score
 from .tasks import TaskSpec
 
@@ -30,13 +30,23 @@ def predict(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: in
     preds, labels = [], []
     for batch in loader:
         y = batch.pop("labels", None)
-        logits = model(**batch, **extra).logits  # (B, C)
+        logits = check_finite(model(**batch, **extra).logits)  # (B, C)
         p = logits.squeeze(-1) if spec.is_regression else logits.argmax(dim=-1)
         if accelerator is not None:
             p, y = accelerator.gather_for_metrics((p, y))
         preds.append(p.float().cpu().numpy())
         labels.append(y.float().cpu().numpy() if y is not None else np.full(len(p), np.nan))
     return np.concatenate(preds), np.concatenate(labels)
+
+
+def check_finite(logits: torch.Tensor) -> torch.Tensor:
+    """`logits` unchanged if all are finite. NaN or inf (broken weights, an overflowing dtype) would become
+    a label by argmax or a null probability: an error instead, wherever predictions are made."""
+    if not torch.isfinite(logits).all():
+        bad = int((~torch.isfinite(logits)).any(dim=-1).sum())
+        raise LeanbertError(f"the model produced non-finite logits (NaN or inf) for {bad} of {logits.shape[0]} "
+                            "inputs: its weights or dtype are broken")
+    return logits
 
 
 def evaluate(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: int = 64, leanbert_config=None,

@@ -74,14 +74,20 @@ def load_tokenizer(model: str | os.PathLike | None):
     _quiet_transformers()
     path = resolve_model_dir(model)
     try:
-        return AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
     except Exception as e:  # noqa: BLE001 - any failure here is a broken directory for the user
         raise ModelLoadError(f"cannot load the tokenizer from {path}: {type(e).__name__}: {e}") from None
+    if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+        # no vocabulary file: transformers builds a tokenizer of special tokens only, and every word is [UNK]
+        raise ModelLoadError(f"no tokenizer files (vocab.txt or tokenizer.json) in model directory {path}: save the "
+                             "tokenizer beside the weights (tokenizer.save_pretrained)")
+    return tokenizer
 
 
 def load_classifier(model: str | os.PathLike | None, num_labels: int | None = None, attn_implementation: str = "sdpa"):
-    """BertForSequenceClassification from a local directory; a new head when num_labels is given and
-    differs from the saved one. A saved leanbert config is re-applied."""
+    """BertForSequenceClassification from a local directory. `num_labels` given (fine-tuning): the head may
+    be new (a bare backbone, or another label count). Not given (evaluating, serving, exporting): every
+    weight must come from the directory. A saved leanbert config is re-applied."""
     from transformers import AutoConfig, BertForSequenceClassification
 
     from .api import reapply_saved
@@ -92,12 +98,38 @@ def load_classifier(model: str | os.PathLike | None, num_labels: int | None = No
         config = AutoConfig.from_pretrained(path)
         kwargs = {"attn_implementation": attn_implementation}
         if num_labels is not None and getattr(config, "num_labels", None) != num_labels:
-            kwargs.update(num_labels=num_labels, ignore_mismatched_sizes=True)
-        net = BertForSequenceClassification.from_pretrained(path, **kwargs)
+            kwargs.update(num_labels=num_labels)
+        # mismatched sizes are loaded as new weights and judged below, so the error can name the tensor
+        net, info = BertForSequenceClassification.from_pretrained(path, output_loading_info=True,
+                                                                  ignore_mismatched_sizes=True, **kwargs)
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(f"cannot load a model from {path}: {type(e).__name__}: {str(e)[:300]}") from None
+    check_loading_info(info, path, new_head_ok=num_labels is not None)
     net.eval()
     return reapply_saved(net)
+
+
+HEAD_PREFIXES = ("classifier.", "bert.pooler.")  # what fine-tuning trains from scratch on a bare backbone
+
+
+def check_loading_info(info: dict, path: Path, new_head_ok: bool) -> None:
+    """Refuse a model transformers would fill with random weights: a tensor whose shape in config.json
+    differs from the file, weights of another architecture, or (unless fine-tuning) no trained head."""
+    def is_head(key: str) -> bool:
+        return key.startswith(HEAD_PREFIXES)
+
+    for key, saved, built in sorted(info.get("mismatched_keys") or ()):
+        if not (new_head_ok and is_head(key)):
+            raise ModelLoadError(f"config.json in {path} does not match its weights: tensor {key} has shape "
+                                 f"{list(saved)} in the weights but {list(built)} from config.json")
+    missing = sorted(info.get("missing_keys") or ())
+    body = [k for k in missing if not is_head(k)]
+    if body:
+        raise ModelLoadError(f"{path} is not a BERT checkpoint this loader reads: {len(body)} encoder weights are "
+                             f"missing (e.g. {body[0]}); another architecture?")
+    if missing and not new_head_ok:
+        raise ModelLoadError(f"{path} has no trained classification head ({', '.join(missing)} missing): it would "
+                             f"predict at random; fine-tune it first (leanbert finetune --model {path})")
 
 
 def from_pretrained(path: str | os.PathLike, attn_implementation: str = "sdpa"):

@@ -181,8 +181,12 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     record = kwargs.pop(SCORES_KWARG, None)
     method = installed_method(self)
     if per_call is not None:
+        from .config import ReductionConfig
         from .methods import build_method
 
+        if not isinstance(per_call, ReductionConfig):  # e.g. a dict: say which argument, not an AttributeError
+            raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': needs a leanbert config object (e.g. "
+                              f"ACCConfig, or config_from_dict(...)), got {type(per_call).__name__}")
         method = build_method(per_call)
         if per_call.num_layers != len(self.layer):
             raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': has {per_call.num_layers} layers, "

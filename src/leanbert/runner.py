@@ -25,6 +25,7 @@ def load_split(checkpoint, task, split, data_dir, max_length, user=None):
     saved = current_config(model)
     remove(model)  # every row or timing applies its own config to this one loaded model
     data = load_task(task, data_dir, splits=(split,), user=with_model_labels(user, model))
+    check_label_count(model.config, data.spec)
     n0 = check_max_length(tokenizer, model.config, max_length or data.spec.max_length)
     ds, _ = encode(tokenizer, data.split(split), n0)
     return tokenizer, model, saved, data.spec, ds, n0
@@ -40,11 +41,42 @@ def make_bench(checkpoint, task, split, data_dir, max_length, timing, user=None)
                       warm_allocator=timing.warm_allocator)
 
 
+def check_label_count(hf_config, spec) -> None:
+    """A checkpoint trained for another label set scores garbage (or crashes in the metric after the
+    whole run): refuse it before any work."""
+    if hf_config.num_labels != spec.num_labels:
+        raise ConfigError(f"the checkpoint has {hf_config.num_labels} output labels but task {spec.name} has "
+                          f"{spec.num_labels}: it was fine-tuned for another task")
+
+
+PROFILED_METHODS = ("acc", "power", "tome")  # the methods whose profile is solved for a target speedup
+
+
+def check_options_used(method: str, speedups, counts) -> None:
+    """Options a method would silently ignore are refused: a row must be what its options say."""
+    if speedups and method not in PROFILED_METHODS:
+        raise ConfigError(f"invalid config field 'speedup': --method {method} takes no --speedup "
+                          f"({', '.join(PROFILED_METHODS)} do)")
+    if counts and method != "power":
+        raise ConfigError(f"invalid config field 'keep_counts': --method {method} takes no --keep-counts (power does)")
+    if counts and speedups:
+        raise ConfigError("invalid config field 'keep_counts': give --keep-counts or --speedup, not both")
+
+
+def patterned_layers(start: int, layers: int) -> range:
+    """Layers `start`..last; a start outside the model would give an empty pattern, a dense run labelled sparse."""
+    if not 0 <= start < layers:
+        raise ConfigError(f"invalid config field 'from_layers': {start} is not a layer of this {layers}-layer "
+                          f"model (0 to {layers - 1})")
+    return range(start, layers)
+
+
 def configs_for(method: str, speedups: list[float], counts: list[int], hf_config, n0: int, score: str = "acc",
                 pattern: dict | None = None, profiles: str = "searched") -> list:
     """[(target speedup or None, config)]. An elastic checkpoint's `acc` targets take its searched profiles
     (elastic.profile_for) unless `profiles` is "geometric"."""
     layers, hidden, ffn = hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size
+    check_options_used(method, speedups, counts)
     if profiles not in ("searched", "geometric"):
         raise ConfigError(f"invalid config field 'profiles': {profiles!r}, use searched or geometric")
     if method == "acc" and profiles == "searched" and saved_table(hf_config):
@@ -60,7 +92,7 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
     if method == "sparse":
         pattern = dict(pattern or {})
         starts = pattern.pop("from_layers", None) or [0]
-        return [(None, SparseConfig.for_layers(layers, range(l0, layers), **pattern)) for l0 in starts]
+        return [(None, SparseConfig.for_layers(layers, patterned_layers(l0, layers), **pattern)) for l0 in starts]
     profiled = {"acc": lambda fr: ACCConfig(keep_fractions=fr, score=score), "power": lambda fr: PowerConfig(keep_fractions=fr),
                 "tome": lambda fr: TomeConfig(keep_fractions=fr)}
     if method in profiled:  # one geometric profile per target speedup, solved at the task's length
@@ -77,30 +109,39 @@ def _composed_pattern(pattern: dict | None, layers: int):
     if not any(pattern.get(k, 0) > 0 for k in ("width", "n_random", "lexical_top", "syntax_hops")):
         return None
     start = (pattern.pop("from_layers", None) or [0])[0]
-    return SparseConfig.for_layers(layers, range(start, layers), **pattern)
+    return SparseConfig.for_layers(layers, patterned_layers(start, layers), **pattern)
 
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
                   max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None,
                   configs=None, profiles: str = "searched") -> list[dict]:
     """One row per config: `configs` [(target, config)] given directly, or built from method/speedups/counts."""
+    return list(iter_rows(checkpoint, task, split, data_dir, method, speedups, counts, max_length, dense_score, bench,
+                          score, pattern, user, configs, profiles))
+
+
+def iter_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
+              max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None, configs=None,
+              profiles: str = "searched"):
+    """evaluate_rows, yielding each row as soon as it is measured: a caller that saves each one keeps
+    every finished row when the run is interrupted. The configs are built (and checked) before any scoring."""
     tokenizer, model, saved, spec, ds, n0 = load_split(checkpoint, task, split, data_dir, max_length, user)
     lengths = ds.lengths()
     hidden, ffn = model.config.hidden_size, model.config.intermediate_size
     dense_gflops = mean_gflops(lengths, model.config)
-    if dense_score is None:
-        dense_score = evaluate(model, tokenizer, ds, spec)["score"]
-    rows = []
     if configs is not None:
         pairs = list(configs)
     elif method == "saved":
+        check_options_used(method, speedups, counts)
         if saved is None:
             raise ConfigError(f"invalid config field 'method': {checkpoint} has no saved leanbert config")
         pairs = [(None, saved)]
     else:
         pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score, pattern, profiles)
     searched = configs is None and method == "acc" and profiles == "searched" and bool(saved_table(model.config))
-    if any(uses_syntax(cfg) for _, cfg in pairs):
+    if dense_score is None:
+        dense_score = evaluate(model, tokenizer, ds, spec)["score"]
+    if any(uses_syntax(cfg) for _, cfg in pairs):  # after the dense score: parses are inputs of patterned models only
         syntax.attach(ds, tokenizer, n0)
     for target, cfg in pairs:
         with applied(model, cfg):
@@ -118,7 +159,7 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
         padded_gflops = None if data_dependent else {
             "dense": mean_gflops([n0], model.config), "method": mean_gflops([n0], model.config, m)}
         timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}
-        rows.append(make_row(
+        yield make_row(
             task=spec.name, split=split, method=cfg.method if cfg is not None else "dense", config=cfg.to_dict() if cfg else {},
             backbone=backbone_name(Path(checkpoint)), metric=spec.metric,
             score=result["score"], dense_score=dense_score, gflops=gflops,
@@ -128,8 +169,7 @@ def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", 
             timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"), timing_rounds=timing.get("rounds"),
             timing_spread=timing.get("spread"), timing_allocator=timing.get("allocator"),
             gflops_padded=padded_gflops, eval_batches=EVAL_BATCHES if cfg is not None else "sorted",
-            **_sparsity_fields(m, model, ds, cfg)))
-    return rows
+            **_sparsity_fields(m, model, ds, cfg))
 
 
 # Keep counts are fractions of a batch's padded length (one count per batch, DESIGN 1.1), so a row's score is

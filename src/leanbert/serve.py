@@ -22,6 +22,7 @@ from .batching import check_max_length
 from .config import ACCConfig
 from .elastic.profiles import profile_for, saved_table
 from .errors import ConfigError, LeanbertError
+from .evaluation import check_finite
 from .methods import build_method
 from .models import load_classifier, load_tokenizer
 from .schedule import max_speedup, predicted_speedup, solve_fractions
@@ -111,7 +112,7 @@ class Classifier:
         kwargs = {"leanbert_config": config} if config is not None else {}
         start = time.perf_counter()
         with self._lock, torch.inference_mode():
-            logits = self.model(**batch, **kwargs).logits  # (B, labels)
+            logits = check_finite(self.model(**batch, **kwargs).logits)  # (B, labels)
         out = {"speedup": speedup, "milliseconds": round(1000 * (time.perf_counter() - start), 2),
                "truncated": [len(ids) > self.max_length for ids in full]}
         if config is not None:

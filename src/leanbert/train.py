@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import atomic, syntax
+from . import atomic, checks, syntax
 from .api import apply, current_config
 from .batching import bucketed_train_loader, check_max_length, encode, train_loader
 from .config import ACCConfig, config_from_dict, uses_syntax
@@ -26,9 +26,10 @@ from .learned_band import ATTR as BAND_ATTR, attach_learned_band
 from .ltp_training import ATTR as LTP_ATTR, attach_soft_ltp
 from .retention import ATTR as RETENTION_ATTR, attach_search
 from .data import UserFiles, load_task
+from .errors import ConfigError
 from .evaluation import evaluate
 from .models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
-from .schedule import solve_fractions
+from .schedule import max_speedup, solve_fractions
 
 STATE_DIR = "last_state"
 BEST_DIR = "best"
@@ -79,11 +80,15 @@ class ACCSampler:
     def __init__(self, lo, hi, hf_config, n0, score, seed):
         self.lo, self.hi, self.n0, self.score = lo, hi, n0, score
         self.dims = (hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size)
+        top = max_speedup(self.dims[0], n0, *self.dims[1:])
+        if not 1 <= lo <= hi <= top:  # else it fails at the first batch drawn beyond the limit, hours in
+            raise ConfigError(f"invalid config field 'speedup_range': {lo},{hi} must be lo,hi with 1 <= lo <= hi <= "
+                              f"{top:.2f} (this model's maximum at length {n0})")
         self.rng = random.Random(seed)
         self.cache = {}
 
     def config_for(self, target: float) -> ACCConfig:
-        target = round(target * 20) / 20
+        target = min(max(round(target * 20) / 20, self.lo), self.hi)  # the grid never steps outside the range
         if target not in self.cache:
             layers, hidden, ffn = self.dims
             self.cache[target] = ACCConfig(keep_fractions=solve_fractions(target, layers, self.n0, hidden, ffn),
@@ -96,10 +101,21 @@ class ACCSampler:
         return self.config_for(math.exp(self.rng.uniform(math.log(self.lo), math.log(self.hi))))
 
 
+def check_args(args: FinetuneArgs) -> None:
+    """Options that would train nothing, or train on NaN, refused before any work (every pipeline stage
+    and study cell fine-tunes through here)."""
+    checks.positive(args.epochs, "epochs")
+    checks.positive(args.lr, "lr")
+    checks.at_least(args.batch_size, 1, "batch-size")
+    if args.max_train_examples is not None:
+        checks.at_least(args.max_train_examples, 1, "max-train-examples")
+
+
 def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
+    check_args(args)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     set_seed(args.seed)
     out = Path(args.output_dir)

@@ -10,10 +10,17 @@ import typer
 from ..errors import LeanbertError
 
 
+def _output_dir(param, value):
+    from ..cli import _output_dir as check
+
+    return check(param, value)
+
+
 def elastic(
     task: str = typer.Option(..., help="a named task (the held-out slice comes from its training split)"),
     dense: str = typer.Option(..., help="the fine-tuned dense checkpoint: the teacher, and the student's start"),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="OUTPUT/best (with its profiles), OUTPUT/search.json"),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="OUTPUT/best (with its profiles), OUTPUT/search.json",
+                                    callback=lambda param, value: _output_dir(param, value)),
     data_dir: Optional[str] = typer.Option(None, help="glue_data directory (or LEANBERT_GLUE_DIR)"),
     epochs: float = 3.0, batch_size: int = 32, lr: float = 5e-5, seed: int = 42,
     max_length: Optional[int] = None,
@@ -32,19 +39,20 @@ def elastic(
 ):
     """Elastic fine-tuning (sandwich rule, in-place, teacher and ranking distillation) of one checkpoint that runs
     at any budget, then a per-budget profile search on a held-out slice of the training data."""
-    from ..cli import _floats, _set_threads
+    from .. import checks
+    from ..cli import _set_threads
     from ..train import FinetuneArgs
     from .pipeline import elastic_pipeline
     from .recipe import ElasticRecipe
 
     _set_threads(threads)
-    speeds, targets = _floats(speedup_range, "speedup-range"), _floats(budgets, "budgets")
+    speeds, targets = checks.numbers(speedup_range, "speedup-range"), checks.numbers(budgets, "budgets", unique=True)
     if len(speeds) != 2:
         raise LeanbertError("--speedup-range needs two numbers: lo,hi")
-    if not targets or min(targets) < 1 or population < 2 or generations < 0:
-        raise LeanbertError("--budgets need numbers >= 1; --population >= 2; --generations >= 0")
-    if not epochs > 0 or not lr > 0 or batch_size < 1:
-        raise LeanbertError("--epochs and --lr must be > 0 and --batch-size >= 1")
+    if not targets or min(targets) < 1:
+        raise LeanbertError("--budgets need one or more numbers >= 1")
+    checks.at_least(population, 2, "population")
+    checks.at_least(generations, 0, "generations")
     recipe = ElasticRecipe(teacher=dense, speedup_range=tuple(speeds), sandwich=sandwich, n_random=n_random,
                            inplace_distillation=inplace, teacher_weight=teacher_weight, rank_weight=rank_weight)
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
