@@ -101,13 +101,15 @@ def feed_forward(layer, a: torch.Tensor) -> torch.Tensor:
 def scores(probs: torch.Tensor, values: torch.Tensor, out_weight: torch.Tensor, config) -> list[float]:
     """One score per token, by the method's definition, from the full (H, n, n) probabilities."""
     heads, n, _ = probs.shape
-    if config.method in ("power", "fca"):  # received from the other queries
-        return [sum(probs[h, i, j].item() for h in range(heads) for i in range(n) if i != j) / heads for j in range(n)]
-    weight = [[1.0] * n for _ in range(heads)]
-    if config.score == "value_norm":  # ||v_j W_O^h||, W_O^h the head's slice of the output projection's input
+    if config.method in ("power", "fca"):  # received from the other queries, head-averaged
+        return [(probs[:, :, j].sum() - probs[:, j, j].sum()).item() / heads for j in range(n)]
+    received = [probs[:, :, j].sum(dim=1) for j in range(n)]  # (H,) each: from every query, self included
+    if config.score == "value_norm":  # a_ij * ||v_j W_O^h||, W_O^h the head's slice of the output projection
         dh = values.shape[-1]
-        weight = [[(values[h, j] @ out_weight[:, h * dh:(h + 1) * dh].T).norm().item() for j in range(n)] for h in range(heads)]
-    return [sum(probs[h, i, j].item() * weight[h][j] for h in range(heads) for i in range(n)) / heads / n for j in range(n)]
+        norms = [torch.stack([(values[h, j] @ out_weight[:, h * dh:(h + 1) * dh].T).norm() for h in range(heads)])
+                 for j in range(n)]
+        received = [r * w for r, w in zip(received, norms)]
+    return [r.mean().item() / n for r in received]
 
 
 def top_tokens(score: list[float], count: int) -> list[int]:
