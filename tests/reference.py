@@ -46,12 +46,18 @@ def plan(config, n0: int) -> list[int]:
 
 def encode(model, ids: list[int], config) -> torch.Tensor:
     """Final hidden states (m, D) of one example (its real token ids only) under `config`."""
+    return layer_states(model, ids, config)[-1]
+
+
+def layer_states(model, ids: list[int], config) -> list[torch.Tensor]:
+    """The embeddings (n, D), then each layer's output (n_l, D)."""
     bert = model.base_model
-    x = embed(bert.embeddings, ids)  # (n, D)
+    states = [embed(bert.embeddings, ids)]
     sizes = [1.0] * len(ids)  # tokens merged into each (ToMe)
     for layer, count in zip(bert.encoder.layer, plan(config, len(ids))):
-        x, sizes = run_layer(layer, x, sizes, count, config)
-    return x
+        x, sizes = run_layer(layer, states[-1], sizes, count, config)
+        states.append(x)
+    return states
 
 
 def classify(model, ids: list[int], config) -> torch.Tensor:

@@ -8,16 +8,21 @@ own attention implementation (SDPA by default). Pinned by tests/test_parity.py.
 """
 from __future__ import annotations
 
-import types
+import functools
 
 import torch
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
+from transformers.utils import output_capturing
 
 from . import banded, scoring, syntax
 from .errors import ConfigError
 
 METHOD_ATTR = "_leanbert_method"
+HEAD_ATTR = "_leanbert_head"  # the class name of the model around the encoder, for check_head on per-call configs
+# Heads that answer per token: given only the kept tokens, their outputs could not be mapped back to the input.
+PER_TOKEN_HEADS = ("ForTokenClassification", "ForMaskedLM", "ForQuestionAnswering", "ForPreTraining", "ForCausalLM",
+                   "LMHeadModel")
 PER_CALL_KWARG = "leanbert_config"  # model(**batch, leanbert_config=cfg) overrides the applied config for one call
 
 
@@ -33,14 +38,27 @@ def find_encoder(model: torch.nn.Module):
     return encoder
 
 
-def install(encoder, method) -> None:
+def check_head(head: str | None, method) -> None:
+    """Refuse a token-reducing method under a per-token head (`head`: the model's class name)."""
+    if method.reduces_tokens and head is not None and head.endswith(PER_TOKEN_HEADS):
+        raise ConfigError(f"{head} answers per token, and token reduction ({method.config.method}) keeps only some "
+                          "tokens: its outputs could not be mapped back to the input; use a sequence-level head "
+                          "(e.g. BertForSequenceClassification) or a sparse attention config, which keeps every token")
+
+
+def install(encoder, method, head: str | None = None) -> None:
+    check_head(head, method)
     setattr(encoder, METHOD_ATTR, method)
-    encoder.forward = types.MethodType(reduced_encoder_forward, encoder)
+    setattr(encoder, HEAD_ATTR, head)
+    # A partial of a module-level function pickles and deep-copies (a bound method in the instance __dict__
+    # cannot be unpickled: pickle looks it up by name on the instance).
+    encoder.forward = functools.partial(reduced_encoder_forward, encoder)
 
 
 def uninstall(encoder) -> None:
     encoder.__dict__.pop("forward", None)
     encoder.__dict__.pop(METHOD_ATTR, None)
+    encoder.__dict__.pop(HEAD_ATTR, None)
 
 
 def installed_method(encoder):
@@ -180,13 +198,17 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
         from .methods import build_method
 
         method = build_method(per_call)
+        check_head(getattr(self, HEAD_ATTR, None), method)
         if per_call.num_layers != len(self.layer):
             raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': has {per_call.num_layers} layers, "
                               f"the model {len(self.layer)}")
     plan = method.plan(hidden_states.shape[1])
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
     mask, sizes = attention_mask, None
+    states = _hidden_states_wanted(kwargs)
     for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
+        if states is not None:
+            states.append(hidden_states)  # the input of layer `index`: the embeddings, then each layer's output
         if not method.scores_layer(index, hidden_states.shape[1], n_keep):
             kernel = method.attention_kernel(index, hidden_states.shape[1]) if method.patterned(index) else None
             if kernel is not None:  # banded sparse attention: skips the masked work
@@ -209,4 +231,30 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
         hidden_states = method.finish_layer(layer.feed_forward_chunk(attended), sizes)  # (B, N', D)
         use_sizes = sizes is not None and method.uses_sizes()
         mask = proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes else hf_mask(self.config, hidden_states, key_mask)
+    if states is not None:
+        _record_hidden_states([*states, hidden_states])
     return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
+
+
+# Hugging Face collects `output_hidden_states` / `output_attentions` with forward hooks on BertLayer and
+# BertSelfAttention, which reducing layers bypass (they run the sub-layers themselves): left alone, a patched
+# model would return hidden states for some layers only, misnumbered. So the loop records every layer's
+# hidden states itself into Hugging Face's collector, and refuses attentions (below).
+
+
+def _hidden_states_wanted(kwargs) -> list | None:
+    """An empty list when this call asked for hidden states, else None; refuses attentions."""
+    collecting = output_capturing._active_collector.get() or {}
+    if "attentions" in collecting or kwargs.get("output_attentions"):
+        raise ConfigError("output_attentions is not available on a leanbert-patched model: reducing and sparse "
+                          "layers never build the attention matrix; the dense model gives them "
+                          "(leanbert.remove(model), or `with leanbert.api.applied(model, None):`)")
+    return [] if "hidden_states" in collecting else None
+
+
+def _record_hidden_states(states: list) -> None:
+    """Put the embeddings and every layer's output (B, N_l, D), at the length each has after its layer, where
+    Hugging Face returns them from; indices that `output_hidden_states` did not select stay None, as in HF."""
+    collecting = output_capturing._active_collector.get()
+    selected = collecting.get("_hidden_states_layers")
+    collecting["hidden_states"][:] = [h if selected is None or i in selected else None for i, h in enumerate(states)]

@@ -18,6 +18,7 @@ AUTO_MAX_FRACTION = 0.5  # banded wins over masked SDPA below about this share (
 
 class SparseMethod(ReductionMethod):
     config_class = SparseConfig
+    reduces_tokens = False
 
     def uses_banded_kernel(self, index: int, n: int) -> bool:
         c = self.config
