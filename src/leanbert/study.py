@@ -207,13 +207,11 @@ def run_combinations(task: str, dense: str, widths, randoms, placement: str = "l
                      results: Path | None = None) -> list[dict]:
     """Study 2 on the dense checkpoint as it is (masks applied at inference): one row per cell, with the
     measured sparsity, so removing a component can be read as accuracy lost per sparsity gained."""
-    from transformers import AutoConfig
-
-    from .models import resolve_model_dir
+    from .models import load_config
     from .results import append
     from .runner import evaluate_rows
 
-    num_layers = AutoConfig.from_pretrained(resolve_model_dir(dense)).num_hidden_layers  # evaluate_rows loads the model
+    num_layers = load_config(dense).num_hidden_layers  # evaluate_rows loads the model
     cells = combination_configs(widths, randoms, placement_layers(placement, num_layers), num_layers)
     rows = evaluate_rows(dense, task, "dev", data_dir, configs=[(None, cfg) for _, cfg in cells])
     for (labels, _), row in zip(cells, rows):
