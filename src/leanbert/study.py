@@ -29,7 +29,6 @@ FAMILIES = {
 # knob ranges: a family's sparsity stops changing past its upper bound (a parse tree of a 512-piece input
 # is far less than 64 hops deep), so the binary search stays short
 MAX_KNOB = {"syntax": 64}
-PLACEMENTS = ("all", "later")
 LEARNED_LR_SOFT, LEARNED_INIT_WIDTH = 0.3, 16.0  # the learn-band defaults: widths start at 16 and move ~0.3/step
 DEFAULT_MAX_KNOB = 256
 

@@ -3,12 +3,10 @@ tokens appended after them, which take part in every later layer like any other 
 import torch
 
 from .. import merging, scoring
-from ..config import FCAConfig
 from .base import ReductionMethod
 
 
 class FCAMethod(ReductionMethod):
-    config_class = FCAConfig
 
     def removes_tokens(self, n_in, n_keep) -> bool:
         return n_keep + self.config.coarse < n_in  # otherwise there is nothing left to merge
