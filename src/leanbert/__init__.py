@@ -7,6 +7,7 @@ from .models import from_pretrained
 
 __version__ = "0.1.0"
 __all__ = [
-    "apply", "remove", "current_config", "from_pretrained", "ReductionConfig", "PowerConfig", "ACCConfig", "FCAConfig", "TomeConfig",
-    "LTPConfig", "SparseConfig", "config_from_dict", "config_from_json", "LeanbertError", "ConfigError", "DataError", "ModelLoadError",
+    "apply", "remove", "current_config", "from_pretrained",
+    "ReductionConfig", "PowerConfig", "ACCConfig", "FCAConfig", "TomeConfig", "LTPConfig", "SparseConfig",
+    "config_from_dict", "config_from_json", "LeanbertError", "ConfigError", "DataError", "ModelLoadError",
 ]

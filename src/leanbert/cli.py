@@ -28,7 +28,8 @@ def _user_files(train_file, dev_file, test_file, text_col, text_pair_col, label_
 _FILE_OPTIONS = dict(
     train_file=typer.Option(None, help="your own CSV/TSV/JSONL training file (instead of a named task)"),
     dev_file=typer.Option(None, help="your own dev file"), test_file=typer.Option(None, help="your own test file"),
-    text_col=typer.Option("text", help="column with the text"), text_pair_col=typer.Option(None, help="column with a second text"),
+    text_col=typer.Option("text", help="column with the text"),
+    text_pair_col=typer.Option(None, help="column with a second text"),
     label_col=typer.Option("label", help="column with the label"), regression=typer.Option(False, help="labels are numbers"),
 )
 
@@ -279,7 +280,8 @@ def lat(
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
                         batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                         max_train_examples=max_train_examples)
-    timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None  # checked before hours of training
+    # checked before hours of training
+    timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
     summary = lat_pipeline(base, max_drop, n_random, targets, population, generations, search_examples)
     configs = [(c["target_speedup"], PowerConfig(keep_fractions=tuple(c["keep_fractions"])))
                for c in summary["chosen"] if c["keep_fractions"] is not None]
@@ -334,8 +336,8 @@ def evaluate(
     speed = make_bench(checkpoint, task, split, data_dir, max_length, timing, user) if bench else None
     rows = evaluate_rows(checkpoint, task, split, data_dir, method, _floats(speedup, "speedup"),
                          [int(x) for x in _floats(keep_counts, "keep-counts")], max_length, dense_score, speed, score,
-                         dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top, syntax_hops=syntax_hops,
-                              from_layers=[int(x) for x in _floats(from_layers, "from-layers")]), user)
+                         dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top,
+                              syntax_hops=syntax_hops, from_layers=[int(x) for x in _floats(from_layers, "from-layers")]), user)
     for row in rows:
         row["variant"] = variant or row["variant"]
         typer.echo(json.dumps(row))

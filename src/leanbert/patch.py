@@ -2,8 +2,8 @@
 
 `install` replaces the forward of one `BertEncoder` instance (never a class, never the top-level model)
 with a loop that, at layers whose plan keeps fewer tokens than it has, runs the attention sub-layer
-explicitly (in query blocks) to get the attention statistics its scores need, lets the method score and shrink the sequence, and runs the
-feed-forward block on the shorter sequence. Every other layer is called unchanged, with the model's
+explicitly (in query blocks) to get the attention statistics its scores need, lets the method score and shrink
+the sequence, and runs the feed-forward block on the shorter sequence. Every other layer is called unchanged, with the model's
 own attention implementation (SDPA by default). Pinned by tests/test_parity.py.
 """
 from __future__ import annotations
@@ -150,7 +150,8 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
         if every_key:  # + the sum over this block's real queries, fused into one GEMM
             received = torch.baddbmm(received, real[:, :, start:stop], probs)  # (B*H, 1, N)
         else:  # a window of keys: scatter the sums to their positions
-            received = received.index_add(2, banded.key_positions_of(keys, hidden.device), torch.bmm(real[:, :, start:stop], probs))
+            positions = banded.key_positions_of(keys, hidden.device)
+            received = received.index_add(2, positions, torch.bmm(real[:, :, start:stop], probs))
         if isinstance(keys, slice):  # contiguous keys: each query's own key lies on a diagonal
             selfs.append(torch.diagonal(probs[:, :, start - keys.start:stop - keys.start], dim1=1, dim2=2))  # (B*H, c)
         else:  # [CLS] + a window
@@ -230,7 +231,8 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
         attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
         hidden_states = method.finish_layer(layer.feed_forward_chunk(attended), sizes)  # (B, N', D)
         use_sizes = sizes is not None and method.uses_sizes()
-        mask = proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes else hf_mask(self.config, hidden_states, key_mask)
+        mask = (proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes
+                else hf_mask(self.config, hidden_states, key_mask))
     if states is not None:
         _record_hidden_states([*states, hidden_states])
     return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
