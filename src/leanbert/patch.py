@@ -3,8 +3,9 @@
 `install` replaces the forward of one `BertEncoder` instance (never a class, never the top-level model)
 with a loop that, at layers whose plan keeps fewer tokens than it has, runs the attention sub-layer
 explicitly (in query blocks) to get the attention statistics its scores need, lets the method score and shrink
-the sequence, and runs the feed-forward block on the shorter sequence. Every other layer is called unchanged, with the model's
-own attention implementation (SDPA by default). Pinned by tests/test_parity.py.
+the sequence, and runs the feed-forward block on the shorter sequence. Every other layer is called unchanged,
+with the model's own attention implementation (SDPA by default). Pinned by tests/test_parity.py (no reduction
+equals Hugging Face) and tests/test_reference.py (the reduced path equals a naive per-example reference).
 """
 from __future__ import annotations
 
