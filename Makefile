@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-slow clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,9 +23,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/leanbert demo
 
+GLUE := LEANBERT_GLUE_DIR=$${LEANBERT_GLUE_DIR:-$(abspath ../shared/data/glue)}
+
+# `test` skips the slow tests (the real shipped backbone, two processes, the spaCy parser); `test-slow` runs them.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
-	LEANBERT_GLUE_DIR=$${LEANBERT_GLUE_DIR:-$(abspath ../shared/data/glue)} $(BIN)/python -m pytest -q tests
+	$(GLUE) $(BIN)/python -m pytest -q -m "not slow" tests
+
+test-slow: $(STAMP)
+	$(GLUE) $(BIN)/python -m pytest -q -m slow tests
 
 clean:
 	rm -rf $(VENV)

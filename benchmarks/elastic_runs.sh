@@ -23,6 +23,6 @@ task_protocol "$task"  # sets $split and $bench
 [ -n "${NOBENCH:-}" ] && bench=()
 dense=$($LB evaluate --checkpoint "runs/$task/dense/best" --task "$task" --split "$split" --data-dir "$GLUE" --threads 1 \
   | tail -1 | python3 -c "import json,sys; print(json.load(sys.stdin)['score'])")  # the teacher, same split
-budgets=$(python3 -c "import json,sys; print(','.join(['1'] + [str(e['speedup']) for e in json.load(open(sys.argv[1]))['profiles']]))" "$out/search.json")
+budgets=${SPEEDUPS:-$(python3 -c "import json,sys; print(','.join(['1'] + [str(e['speedup']) for e in json.load(open(sys.argv[1]))['profiles']]))" "$out/search.json")}
 $LB evaluate --checkpoint "$out/best" --task "$task" --split "$split" --data-dir "$GLUE" --method acc --speedup "$budgets" \
   --dense-score "$dense" --variant "$variant" --threads 1 --results "$results" "${bench[@]}"

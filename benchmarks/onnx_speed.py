@@ -1,7 +1,7 @@
 """onnxruntime vs PyTorch latency for dense and reduced models, on the same real dev batches, one thread each.
 
-    LEANBERT_GLUE_DIR=../shared/data/glue taskset -c 1 .venv/bin/python benchmarks/onnx_speed.py --checkpoint runs/mrpc/acc/best --task mrpc \
-        --speedups 2,3 --out results/speed/onnx.jsonl
+    LEANBERT_GLUE_DIR=../shared/data/glue taskset -c 1 .venv/bin/python benchmarks/onnx_speed.py \
+        --checkpoint runs/mrpc/acc/best --task mrpc --speedups 2,3 --out results/speed/onnx.jsonl
 
 Each config is exported with `leanbert.export.export_and_verify` (so the row carries the ONNX-vs-PyTorch
 differences at three lengths), then both runtimes time the same dynamically padded batches of dev text at
@@ -66,7 +66,8 @@ def main() -> None:
                            "config": info["leanbert"], "batch_size": bs, "examples": sum(len(b["input_ids"]) for b in bb),
                            "torch_seconds": round(torch_s, 5), "onnx_seconds": round(onnx_s, 5),
                            "onnx_vs_torch": round(torch_s / onnx_s, 3),
-                           "speedup_vs_dense": {"torch": round(dense[bs][0] / torch_s, 3), "onnx": round(dense[bs][1] / onnx_s, 3)},
+                           "speedup_vs_dense": {"torch": round(dense[bs][0] / torch_s, 3),
+                                                "onnx": round(dense[bs][1] / onnx_s, 3)},
                            "export_checks": info["checks"],
                            "padding": "dynamic", "threads": 1, "versions": versions()}
                     print(row)

@@ -79,7 +79,8 @@ def glue_dir(tmp_path):
     sst = "sentence\tlabel\n" + "".join(f"{s}\t1\n" for s in SENTENCES_POS * 4) + "".join(f"{s}\t0\n" for s in SENTENCES_NEG * 4)
     write("SST-2", "train.tsv", sst)
     write("SST-2", "dev.tsv", sst)
-    cola = "".join(f"src\t{lab}\t\t{s}\n" for s, lab in [("the cat sat", 1), ("cat the sat", 0), ("a dog sat", 1), ("sat dog a", 0)])
+    cola_rows = [("the cat sat", 1), ("cat the sat", 0), ("a dog sat", 1), ("sat dog a", 0)]
+    cola = "".join(f"src\t{lab}\t\t{s}\n" for s, lab in cola_rows)
     write("CoLA", "train.tsv", cola)
     write("CoLA", "dev.tsv", cola)
     write("CoLA", "test.tsv", "index\tsentence\n0\tthe cat sat\n")
@@ -87,7 +88,8 @@ def glue_dir(tmp_path):
     write("MRPC", "train.tsv", mrpc)
     write("MRPC", "dev.tsv", mrpc)
     sts = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-    sts += "0\tg\tf\ty\t0\tn\tn\tthe cat sat\ta cat sat\t4.5\n1\tg\tf\ty\t1\tn\tn\thello world\tthe dog\t0.2\n2\tg\tf\ty\t2\tn\tn\tgood film\tnice movie\t3.0\n"
+    sts += ("0\tg\tf\ty\t0\tn\tn\tthe cat sat\ta cat sat\t4.5\n1\tg\tf\ty\t1\tn\tn\thello world\tthe dog\t0.2\n"
+            "2\tg\tf\ty\t2\tn\tn\tgood film\tnice movie\t3.0\n")
     write("STS-B", "train.tsv", sts)
     write("STS-B", "dev.tsv", sts)
     pair = "index\tsentence1\tsentence2\tlabel\n0\tthe cat sat\ta cat sat\tentailment\n1\thello\tthe dog\tnot_entailment\n"
@@ -96,7 +98,8 @@ def glue_dir(tmp_path):
     write("QNLI", "dev.tsv", pair.replace("sentence1\tsentence2", "question\tsentence"))
     write("WNLI", "dev.tsv", pair.replace("not_entailment", "0").replace("entailment", "1"))
     write("QQP", "dev.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t1\t2\tthe cat\ta cat\t1\n")
-    mnli = "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tlabel1\tgold_label\n0\t1\t2\tg\tthe cat\ta cat\tentailment\tentailment\n"
+    mnli = ("index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tlabel1\tgold_label\n"
+            "0\t1\t2\tg\tthe cat\ta cat\tentailment\tentailment\n")
     write("MNLI", "dev_matched.tsv", mnli)
     write("MNLI", "dev_mismatched.tsv", mnli.replace("entailment\tentailment", "neutral\tneutral"))
     return root

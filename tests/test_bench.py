@@ -1,4 +1,5 @@
 """The speed bench on a tiny model returns sane fields; the calibrated latency model behaves."""
+import numpy as np
 import pytest
 import torch
 
@@ -32,6 +33,11 @@ def test_latency_model_predicts_one_for_dense_and_more_for_fewer_tokens():
     dense = build_method(leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0)))
     assert lat.predicted_speedup([48, 32], dense, 3) == pytest.approx(1.0)
     assert lat.encoder_seconds(48, [48, 48, 48], 3) > 0
+    # the prediction itself, on costs set by hand (a tiny model's timings are mostly fixed overhead):
+    # attention quadratic, scoring attention dearer, the FFN linear in the tokens
+    costs = LatencyModel(2, np.array([1e-6, 0, 0]), np.array([1.2e-6, 0, 0]), np.array([1e-5, 0]))
+    fewer, fewest = (build_method(leanbert.ACCConfig(keep_fractions=f)) for f in ((0.8, 0.6, 0.5), (0.5, 0.25, 0.1)))
+    assert 1.0 < costs.predicted_speedup([48, 32], fewer, 3) < costs.predicted_speedup([48, 32], fewest, 3)
 
 
 def test_timed_and_evaluated_models_really_run_the_config(tiny_tokenizer, monkeypatch):

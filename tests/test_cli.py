@@ -26,7 +26,8 @@ def run_cli(*argv, env=None):
      "error: invalid config field 'max_length'"),
 ])
 def test_bad_input_gives_one_line_error(argv, message, tmp_path, glue_dir, tiny_model_dir):
-    argv = [a.replace("OUT", str(tmp_path / "o")).replace("GLUE", str(glue_dir)).replace("MODEL", str(tiny_model_dir)) for a in argv]
+    places = {"OUT": str(tmp_path / "o"), "GLUE": str(glue_dir), "MODEL": str(tiny_model_dir)}
+    argv = [a.replace("OUT", places["OUT"]).replace("GLUE", places["GLUE"]).replace("MODEL", places["MODEL"]) for a in argv]
     result = run_cli(*argv)
     assert result.returncode == 2
     assert result.stderr.strip().startswith(message), result.stderr

@@ -42,3 +42,19 @@ def test_json_round_trip_and_version_checks():
         config_from_dict(dict(cfg.to_dict(), surprise=1))
     with pytest.raises(ConfigError, match="not valid JSON"):
         config_from_json('{"method": "acc", ')
+
+
+def test_importing_leanbert_leaves_the_environment_alone():
+    """The loaders pass local_files_only=True themselves; importing the package must not switch the whole
+    process offline (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE) for the user's other code. The dependencies are
+    imported first: loading Hugging Face's BERT sets TORCHINDUCTOR_CACHE_DIR, which is torch's doing."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if "OFFLINE" not in k}
+    code = ("import os; from transformers import BertModel; before = dict(os.environ); "
+            "import leanbert, leanbert.cli, leanbert.models; "
+            "print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

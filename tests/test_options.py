@@ -39,7 +39,8 @@ def test_numbers_refuse_fractions_for_integers_repeats_and_non_finite_values():
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["evaluate", "--checkpoint", "MODEL", "--method", "power", "--keep-counts", "2.7"], "--keep-counts must be comma-separated integers"),
+    (["evaluate", "--checkpoint", "MODEL", "--method", "power", "--keep-counts", "2.7"],
+     "--keep-counts must be comma-separated integers"),
     (["evaluate", "--checkpoint", "MODEL", "--method", "acc", "--speedup", "2,2,2"], "2 is given more than once"),
     (["evaluate", "--checkpoint", "MODEL", "--method", "sparse", "--width", "2", "--from-layers", "9"], "'from_layers': 9"),
     (["evaluate", "--checkpoint", "MODEL", "--method", "dense", "--speedup", "2"], "--method dense takes no --speedup"),

@@ -30,12 +30,10 @@ def test_random_keys_seeded_real_only_exact_count():
     assert (a.sum(-1) == 2).all() and not a[..., 6:].any()
 
 
-def test_lexical_and_same_token():
+def test_lexical():
     emb = torch.tensor([[[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]])
     m = patterns.lexical(emb, torch.ones(1, 3, dtype=torch.bool), 2)
     assert m[0, 0].tolist() == [True, True, False] and m[0, 2, 2]
-    same = patterns.same_token(torch.tensor([[2, 7, 9, 7]]))
-    assert same[0, 1, 3] and same[0, 3, 1] and not same[0, 1, 2]
 
 
 def test_bigbird_components_and_high_sparsity_at_512():

@@ -53,7 +53,8 @@ def test_report_sparse_and_repeatability_sections(tmp_path):
              "allocator": "glibc: mmap off, trim off"} for v, run in ((3.0, "a"), (3.3, "b"))]
     (results / "speed" / "repeatability_rounds7.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rep7))
     text = write_report(results, tmp_path / "docs" / "results.md").read_text()
-    assert "## Repeatability (results/speed/repeatability_rounds7.jsonl)" in text and "(25 at batch 1, 7 at batch 32 alternating rounds)" in text
+    assert "## Repeatability (results/speed/repeatability_rounds7.jsonl)" in text
+    assert "(25 at batch 1, 7 at batch 32 alternating rounds)" in text
     assert "2 times in 2 processes" in text and "allocator: glibc: mmap off, trim off" in text
     assert "2 times in 1 process (" in text and "allocator: default" in text  # the older file: no run ids
     assert "| 3.0 | padded | 1 | 3.00x / 3.30x | 9.5% |" in text  # one table per file
@@ -107,7 +108,8 @@ def test_fca_claim_section_averages_the_loss_and_reports_padded_flops():
         r.update(task=task, gflops_padded={"dense": 4.0, "method": method_gflops})
         return r
 
-    by_task = {"mrpc": [row("dense", 88.0, 2.0), claim_row("mrpc", "power", 87.0, 2.0), claim_row("mrpc", "fca-k1-weighted", 87.5, 2.1)],
+    by_task = {"mrpc": [row("dense", 88.0, 2.0), claim_row("mrpc", "power", 87.0, 2.0),
+                        claim_row("mrpc", "fca-k1-weighted", 87.5, 2.1)],
                "rte": [claim_row("rte", "power", 86.0, 1.0), claim_row("rte", "fca-k1-weighted", 88.5, 1.05)]}
     lines = fca_claim_section(by_task)
     text = "\n".join(lines)

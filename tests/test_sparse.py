@@ -55,7 +55,8 @@ def test_padding_rows_stay_finite_and_sparsity_is_high():
     ids, mask = make_batch(4, 16)
     mask[3] = 0
     assert torch.isfinite(model(input_ids=ids, attention_mask=mask).logits).all()
-    allowed = build_method(leanbert.current_config(model)).allowed_pairs(0, torch.ones(1, 64, dtype=torch.bool), torch.randn(1, 64, 8))
+    method = build_method(leanbert.current_config(model))
+    allowed = method.allowed_pairs(0, torch.ones(1, 64, dtype=torch.bool), torch.randn(1, 64, 8))
     assert patterns.sparsity(allowed, torch.ones(1, 64, dtype=torch.bool)).item() > 0.9
 
 

@@ -61,7 +61,8 @@ def test_study_with_the_syntax_family_fine_tuned(tmp_path, tiny_model_dir, glue_
 def test_study_learns_degrees_at_each_lambda(tmp_path, tiny_model_dir, glue_dir):
     out = tmp_path / "study.jsonl"
     args = ["study", "sparse", "--task", "sst2", "--dense", str(tiny_model_dir), "--data-dir", str(glue_dir),
-            "--families", "bigbird", "--placements", "later", "--sparsity", "0.5", "--batch-size", "8", "--max-train-examples", "16", "-o",
+            "--families", "bigbird", "--placements", "later", "--sparsity", "0.5", "--batch-size", "8",
+            "--max-train-examples", "16", "-o",
             str(tmp_path / "cells"), "--results", str(out), "--learned-lambdas", "0,3"]
     r = CliRunner().invoke(app, args + ["--epochs", "0"])
     assert r.exit_code != 0 and "epochs" in str(r.exception)

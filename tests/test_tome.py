@@ -50,7 +50,8 @@ def test_tome_model_shrinks_uses_proportional_attention_and_counts_flops():
     assert seen == [9, 6, 4] and torch.isfinite(out).all()
     c = model.config
     method = build_method(leanbert.current_config(model))
-    expected = encoder_flops(12, c.hidden_size, c.intermediate_size, 3, method, c.num_attention_heads) + head_flops(c.hidden_size, 2)
+    encoder = encoder_flops(12, c.hidden_size, c.intermediate_size, 3, method, c.num_attention_heads)
+    expected = encoder + head_flops(c.hidden_size, 2)
     assert counter.get_total_flops() == expected
 
 

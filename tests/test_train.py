@@ -56,18 +56,24 @@ def test_interrupted_run_resumes_from_last_state(tiny_model_dir, glue_dir, tmp_p
     monkeypatch.setattr(train, "_end_of_epoch", crash_after_first_epoch)
     with pytest.raises(Crash):
         finetune(args(tiny_model_dir, glue_dir, out, epochs=2), progress=False)
-    best_before = (out / "best" / "model.safetensors").read_bytes()
+    before = json.loads((out / "train_log.json").read_text())
+    assert leanbert.from_pretrained(out / "best").config.num_labels == 2  # the checkpoint before the crash loads
     monkeypatch.setattr(train, "_end_of_epoch", original)
     log = finetune(args(tiny_model_dir, glue_dir, out, epochs=2), progress=False)
     assert [e["epoch"] for e in log["epochs"]] == [1.0, 2.0]
-    assert best_before  # the checkpoint written before the crash was complete and readable
+    assert log["epochs"][0] == before["epochs"][0] and calls["n"] == 1  # epoch 1 was not trained again
 
 
-def test_acc_offline_tuning_saves_acc_config(tiny_model_dir, glue_dir, tmp_path):
+def test_acc_offline_tuning_trains_on_drawn_profiles_and_saves_acc_config(tiny_model_dir, glue_dir, tmp_path, monkeypatch):
+    from leanbert import train
+
+    drawn, sample = [], train.ACCSampler.sample
+    monkeypatch.setattr(train.ACCSampler, "sample", lambda self: drawn.append(sample(self)) or drawn[-1])
     log = finetune(args(tiny_model_dir, glue_dir, tmp_path / "acc", epochs=1, acc_speedups=(1.0, 3.0)), progress=False)
+    assert len(drawn) == log["step"] == 6  # one profile per training batch (48 examples, batch 8)
+    assert any(min(c.keep_fractions) < 1.0 for c in drawn)  # reduced profiles were trained on
     model = leanbert.from_pretrained(tmp_path / "acc" / "best")
-    assert leanbert.current_config(model).method == "acc"
-    assert log["epochs"][0]["score"] >= 0
+    assert leanbert.current_config(model) == leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0))  # saved at lo = 1
 
 
 def test_retention_search_learns_counts_and_hard_retraining_uses_them(tiny_model_dir, glue_dir, tmp_path):

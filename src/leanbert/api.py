@@ -23,7 +23,7 @@ def apply(model, config: ReductionConfig):
         field = "keep_counts" if config.keep_counts is not None else "keep_fractions"
         raise ConfigError(f"invalid config field '{field}': has {config.num_layers} entries but the model has "
                           f"{n_layers} layers")
-    patch.install(encoder, build_method(config))
+    patch.install(encoder, build_method(config), head=type(model).__name__)
     setattr(model.config, CONFIG_KEY, config.to_dict())
     return model
 

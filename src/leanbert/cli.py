@@ -29,7 +29,8 @@ def _user_files(train_file, dev_file, test_file, text_col, text_pair_col, label_
 _FILE_OPTIONS = dict(
     train_file=typer.Option(None, help="your own CSV/TSV/JSONL training file (instead of a named task)"),
     dev_file=typer.Option(None, help="your own dev file"), test_file=typer.Option(None, help="your own test file"),
-    text_col=typer.Option("text", help="column with the text"), text_pair_col=typer.Option(None, help="column with a second text"),
+    text_col=typer.Option("text", help="column with the text"),
+    text_pair_col=typer.Option(None, help="column with a second text"),
     label_col=typer.Option("label", help="column with the label"), regression=typer.Option(False, help="labels are numbers"),
 )
 
@@ -291,7 +292,8 @@ def lat(
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
                         batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                         max_train_examples=max_train_examples)
-    timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None  # checked before hours of training
+    # checked before hours of training
+    timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
     summary = lat_pipeline(base, max_drop, n_random, targets, population, generations, search_examples)
     configs = [(c["target_speedup"], PowerConfig(keep_fractions=tuple(c["keep_fractions"])))
                for c in summary["chosen"] if c["keep_fractions"] is not None]
@@ -350,7 +352,7 @@ def evaluate(
                    from_layers=checks.numbers(from_layers, "from-layers", int, unique=True))
     speed = make_bench(checkpoint, task, split, data_dir, max_length, timing, user) if bench else None
     for row in iter_rows(checkpoint, task, split, data_dir, method, speedups, counts, max_length, dense_score, speed,
-                         score, pattern, user, profiles=profiles):  # each row saved as it is measured: Ctrl-C keeps the finished ones
+                         score, pattern, user, profiles=profiles):  # each row saved as measured: Ctrl-C keeps them
         row["variant"] = variant or row["variant"]
         typer.echo(json.dumps(row))
         if results:
@@ -383,7 +385,8 @@ def bench(
     run_id = uuid.uuid4().hex[:12]  # tells this process's repeats from another run's in one results file
     for repeat in range(repeats):
         speed = make_bench(checkpoint, task, split, data_dir, max_length, timing)
-        for target, cfg in configs_for(method, checks.numbers(speedup, "speedup", unique=True), [], speed.model.config, speed.max_length):
+        targets = checks.numbers(speedup, "speedup", unique=True)
+        for target, cfg in configs_for(method, targets, [], speed.model.config, speed.max_length):
             row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method, "target_speedup": target,
                    "config": cfg.to_dict(), "run_id": run_id, "repeat": repeat, **speed.speedups(cfg),
                    "threads": torch.get_num_threads(), "versions": versions()}

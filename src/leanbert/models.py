@@ -1,13 +1,16 @@
-"""Loading backbones and checkpoints from local directories only (never the hub)."""
+"""Loading backbones and checkpoints from local directories only (never the hub).
+
+Every Hugging Face load here passes `local_files_only=True`: the loaders stay offline without switching the
+whole process offline (importing leanbert leaves os.environ alone; tests/test_config.py pins it).
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from .errors import ModelLoadError
 
-from .errors import ModelLoadError  # noqa: E402
+LOCAL_ONLY = {"local_files_only": True}
 
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
@@ -74,7 +77,7 @@ def load_tokenizer(model: str | os.PathLike | None):
     _quiet_transformers()
     path = resolve_model_dir(model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, **LOCAL_ONLY)
     except Exception as e:  # noqa: BLE001 - any failure here is a broken directory for the user
         raise ModelLoadError(f"cannot load the tokenizer from {path}: {type(e).__name__}: {e}") from None
     if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
@@ -84,19 +87,26 @@ def load_tokenizer(model: str | os.PathLike | None):
     return tokenizer
 
 
+def load_config(model: str | os.PathLike | None):
+    """The Hugging Face config of a local model directory."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(resolve_model_dir(model), **LOCAL_ONLY)
+
+
 def load_classifier(model: str | os.PathLike | None, num_labels: int | None = None, attn_implementation: str = "sdpa"):
     """BertForSequenceClassification from a local directory. `num_labels` given (fine-tuning): the head may
     be new (a bare backbone, or another label count). Not given (evaluating, serving, exporting): every
     weight must come from the directory. A saved leanbert config is re-applied."""
-    from transformers import AutoConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     from .api import reapply_saved
 
     _quiet_transformers()
     path = resolve_model_dir(model)
     try:
-        config = AutoConfig.from_pretrained(path)
-        kwargs = {"attn_implementation": attn_implementation}
+        config = load_config(path)
+        kwargs = {"attn_implementation": attn_implementation, **LOCAL_ONLY}
         if num_labels is not None and getattr(config, "num_labels", None) != num_labels:
             kwargs.update(num_labels=num_labels)
         # mismatched sizes are loaded as new weights and judged below, so the error can name the tensor

@@ -2,22 +2,28 @@
 
 `install` replaces the forward of one `BertEncoder` instance (never a class, never the top-level model)
 with a loop that, at layers whose plan keeps fewer tokens than it has, runs the attention sub-layer
-explicitly (in query blocks) to get the attention statistics its scores need, lets the method score and shrink the sequence, and runs the
-feed-forward block on the shorter sequence. Every other layer is called unchanged, with the model's
-own attention implementation (SDPA by default). Pinned by tests/test_parity.py.
+explicitly (in query blocks) to get the attention statistics its scores need, lets the method score and shrink
+the sequence, and runs the feed-forward block on the shorter sequence. Every other layer is called unchanged,
+with the model's own attention implementation (SDPA by default). Pinned by tests/test_parity.py (no reduction
+equals Hugging Face) and tests/test_reference.py (the reduced path equals a naive per-example reference).
 """
 from __future__ import annotations
 
-import types
+import functools
 
 import torch
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
+from transformers.utils import output_capturing
 
 from . import banded, scoring, syntax
 from .errors import ConfigError
 
 METHOD_ATTR = "_leanbert_method"
+HEAD_ATTR = "_leanbert_head"  # the class name of the model around the encoder, for check_head on per-call configs
+# Heads that answer per token: given only the kept tokens, their outputs could not be mapped back to the input.
+PER_TOKEN_HEADS = ("ForTokenClassification", "ForMaskedLM", "ForQuestionAnswering", "ForPreTraining", "ForCausalLM",
+                   "LMHeadModel")
 PER_CALL_KWARG = "leanbert_config"  # model(**batch, leanbert_config=cfg) overrides the applied config for one call
 # model(**batch, leanbert_scores=[]) appends (scores (B, N), key_mask (B, N)) of every layer to the list: the
 # per-call state the elastic recipe's ranking distillation reads (layers that keep every token score too)
@@ -36,14 +42,27 @@ def find_encoder(model: torch.nn.Module):
     return encoder
 
 
-def install(encoder, method) -> None:
+def check_head(head: str | None, method) -> None:
+    """Refuse a token-reducing method under a per-token head (`head`: the model's class name)."""
+    if method.reduces_tokens and head is not None and head.endswith(PER_TOKEN_HEADS):
+        raise ConfigError(f"{head} answers per token, and token reduction ({method.config.method}) keeps only some "
+                          "tokens: its outputs could not be mapped back to the input; use a sequence-level head "
+                          "(e.g. BertForSequenceClassification) or a sparse attention config, which keeps every token")
+
+
+def install(encoder, method, head: str | None = None) -> None:
+    check_head(head, method)
     setattr(encoder, METHOD_ATTR, method)
-    encoder.forward = types.MethodType(reduced_encoder_forward, encoder)
+    setattr(encoder, HEAD_ATTR, head)
+    # A partial of a module-level function pickles and deep-copies (a bound method in the instance __dict__
+    # cannot be unpickled: pickle looks it up by name on the instance).
+    encoder.forward = functools.partial(reduced_encoder_forward, encoder)
 
 
 def uninstall(encoder) -> None:
     encoder.__dict__.pop("forward", None)
     encoder.__dict__.pop(METHOD_ATTR, None)
+    encoder.__dict__.pop(HEAD_ATTR, None)
 
 
 def installed_method(encoder):
@@ -135,7 +154,8 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
         if every_key:  # + the sum over this block's real queries, fused into one GEMM
             received = torch.baddbmm(received, real[:, :, start:stop], probs)  # (B*H, 1, N)
         else:  # a window of keys: scatter the sums to their positions
-            received = received.index_add(2, banded.key_positions_of(keys, hidden.device), torch.bmm(real[:, :, start:stop], probs))
+            positions = banded.key_positions_of(keys, hidden.device)
+            received = received.index_add(2, positions, torch.bmm(real[:, :, start:stop], probs))
         if isinstance(keys, slice):  # contiguous keys: each query's own key lies on a diagonal
             selfs.append(torch.diagonal(probs[:, :, start - keys.start:stop - keys.start], dim1=1, dim2=2))  # (B*H, c)
         else:  # [CLS] + a window
@@ -188,13 +208,17 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
             raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': needs a leanbert config object (e.g. "
                               f"ACCConfig, or config_from_dict(...)), got {type(per_call).__name__}")
         method = build_method(per_call)
+        check_head(getattr(self, HEAD_ATTR, None), method)
         if per_call.num_layers != len(self.layer):
             raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': has {per_call.num_layers} layers, "
                               f"the model {len(self.layer)}")
     plan = method.plan(hidden_states.shape[1])
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
     mask, sizes = attention_mask, None
+    states = _hidden_states_wanted(kwargs)
     for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
+        if states is not None:
+            states.append(hidden_states)  # the input of layer `index`: the embeddings, then each layer's output
         reduces = method.scores_layer(index, hidden_states.shape[1], n_keep)
         recorded = record is not None and method.scores_from_attention and not method.patterned(index)
         if not reduces and not recorded:
@@ -223,5 +247,32 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
         attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
         hidden_states = method.finish_layer(layer.feed_forward_chunk(attended), sizes)  # (B, N', D)
         use_sizes = sizes is not None and method.uses_sizes()
-        mask = proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes else hf_mask(self.config, hidden_states, key_mask)
+        mask = (proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes
+                else hf_mask(self.config, hidden_states, key_mask))
+    if states is not None:
+        _record_hidden_states([*states, hidden_states])
     return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
+
+
+# Hugging Face collects `output_hidden_states` / `output_attentions` with forward hooks on BertLayer and
+# BertSelfAttention, which reducing layers bypass (they run the sub-layers themselves): left alone, a patched
+# model would return hidden states for some layers only, misnumbered. So the loop records every layer's
+# hidden states itself into Hugging Face's collector, and refuses attentions (below).
+
+
+def _hidden_states_wanted(kwargs) -> list | None:
+    """An empty list when this call asked for hidden states, else None; refuses attentions."""
+    collecting = output_capturing._active_collector.get() or {}
+    if "attentions" in collecting or kwargs.get("output_attentions"):
+        raise ConfigError("output_attentions is not available on a leanbert-patched model: reducing and sparse "
+                          "layers never build the attention matrix; the dense model gives them "
+                          "(leanbert.remove(model), or `with leanbert.api.applied(model, None):`)")
+    return [] if "hidden_states" in collecting else None
+
+
+def _record_hidden_states(states: list) -> None:
+    """Put the embeddings and every layer's output (B, N_l, D), at the length each has after its layer, where
+    Hugging Face returns them from; indices that `output_hidden_states` did not select stay None, as in HF."""
+    collecting = output_capturing._active_collector.get()
+    selected = collecting.get("_hidden_states_layers")
+    collecting["hidden_states"][:] = [h if selected is None or i in selected else None for i, h in enumerate(states)]

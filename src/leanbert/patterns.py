@@ -44,11 +44,6 @@ def lexical(embeddings: torch.Tensor, key_mask: torch.Tensor, top: int) -> torch
     return m & key_mask[:, None, :]
 
 
-def same_token(input_ids: torch.Tensor) -> torch.Tensor:
-    """Identical word pieces attend to each other (the lexical 'same lemma' link, at word-piece level)."""
-    return input_ids[:, :, None] == input_ids[:, None, :]
-
-
 def syntax(distances: torch.Tensor | None, hops: int, n: int) -> torch.Tensor:
     """Word pieces within `hops` edges of the dependency parse (syntax.py computes the distances): (B, N, N)."""
     from .errors import ConfigError

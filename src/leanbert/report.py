@@ -73,7 +73,8 @@ def task_table(rows: list[dict]) -> list[str]:
         limit = pad32 / r["predicted_speedup"] if pad32 and r.get("predicted_speedup") else None
         cal = (r.get("calibrated_speedup") or {}).get("dynamic", {}).get("32")
         lines.append(
-            f"| {label(r)} | {_fmt(r.get('target_speedup'), 2)} | {r['score']:.2f} |{acc_cell} {r['score'] - r['dense_score']:+.2f} | "
+            f"| {label(r)} | {_fmt(r.get('target_speedup'), 2)} | {r['score']:.2f} |{acc_cell} "
+            f"{r['score'] - r['dense_score']:+.2f} | "
             f"{r['gflops']:.3f} | {flops_ratio(r):.2f}x | {_fmt(r.get('predicted_speedup'), 2, 'x')} | {_fmt(cal, 2, 'x')} | "
             f"{_fmt(measured(r, 'padded', '1'), 2, 'x')} | {_fmt(pad32, 2, 'x')} | {_fmt(measured(r, 'dynamic', '1'), 2, 'x')} | "
             f"{_fmt(measured(r, 'dynamic', '32'), 2, 'x')} | {_fmt(limit, 2)} |")
@@ -184,6 +185,10 @@ def plot_task(task: str, rows: list[dict], out_dir: Path) -> list[Path]:
     return paths
 
 
+def _study_order(r: dict):
+    return r["family"], r["placement"], r["target_sparsity"] or 0, r["knob"]
+
+
 def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
     """`leanbert study sparse` rows: a table per task and one plot (score vs sparsity, family x placement).
     Δ is against the dense checkpoint the cells start from; Δ control against the dense model fine-tuned again
@@ -204,12 +209,13 @@ def study_section(rows: list[dict], plot_dir: Path) -> list[str]:
                           ([r["family"], r["placement"], _fmt(r.get("target_sparsity"), 2), r["knob"], f"{r['sparsity']:.3f}",
                             f"{r['epochs']:g}", f"{r['score']:.2f}", f"{r['score'] - r['dense_score']:+.2f}",
                             "–" if control is None else f"{r['score'] - control:+.2f}"]
-                           for r in sorted(task_rows, key=lambda r: (r["family"], r["placement"], r["target_sparsity"] or 0, r["knob"]))))
+                           for r in sorted(task_rows, key=_study_order)))
         fig, ax = plt.subplots(figsize=(6, 4))
         families = sorted({r["family"] for r in task_rows} - {"dense-control"})
         for i, family in enumerate(families):
             for placement, ls in [(p, "-" if p == "all" else "--") for p in sorted({r["placement"] for r in task_rows})]:
-                pts = sorted((r["sparsity"], r["score"]) for r in task_rows if r["family"] == family and r["placement"] == placement)
+                pts = sorted((r["sparsity"], r["score"]) for r in task_rows
+                             if r["family"] == family and r["placement"] == placement)
                 if pts:
                     ax.plot(*zip(*pts), marker="osd^v"[i % 5], ls=ls, color=plt.cm.tab10(i), label=f"{family} ({placement})",
                             markerfacecolor="none" if placement == "all" else plt.cm.tab10(i))  # single points: no line to tell
@@ -295,8 +301,9 @@ def deployment_section(results_dir: Path) -> list[str]:
                   "dense model in the same run; max |diff| is onnxruntime vs PyTorch on the logits over the checked lengths.", ""]
         lines += md_table(["task", "target", "batch", "PyTorch s", "ORT s", "ORT/PyTorch speedup", "vs dense (PyTorch)",
                            "vs dense (ORT)", "lengths checked", "max abs diff"], "lrrrrrrrlr",
-                          ([r["task"], r["target_speedup"], r["batch_size"], f"{r['torch_seconds']:.3f}", f"{r['onnx_seconds']:.3f}",
-                            f"{r['onnx_vs_torch']:.2f}x", f"{r['speedup_vs_dense']['torch']:.2f}x", f"{r['speedup_vs_dense']['onnx']:.2f}x",
+                          ([r["task"], r["target_speedup"], r["batch_size"], f"{r['torch_seconds']:.3f}",
+                            f"{r['onnx_seconds']:.3f}", f"{r['onnx_vs_torch']:.2f}x",
+                            f"{r['speedup_vs_dense']['torch']:.2f}x", f"{r['speedup_vs_dense']['onnx']:.2f}x",
                             ",".join(str(n) for n in dict.fromkeys(c["length"] for c in r["export_checks"])),
                             f"{max(c['max_abs_diff'] for c in r['export_checks']):.1e}"] for r in onnx))
     serve = speed_rows(results_dir, "serve")
@@ -330,7 +337,8 @@ def sparse_speed_section(results_dir: Path) -> list[str]:
         lines += ["", "Composed with ACC (same documents, speedup vs dense):", ""]
         lines += md_table(["batch", "ACC target", "width", "ACC alone", "ACC + masked pattern", "ACC + banded pattern"], "rrrrrr",
                           ([r["batch_size"], r["target_speedup"], r["width"],
-                            *(f"{r['speedup_vs_dense'][k]:.2f}x" for k in ("acc", "acc+masked", "acc+banded"))] for r in composed))
+                            *(f"{r['speedup_vs_dense'][k]:.2f}x" for k in ("acc", "acc+masked", "acc+banded"))]
+                           for r in composed))
     return lines
 
 
@@ -363,7 +371,8 @@ def repeatability_section(results_dir: Path) -> list[str]:
                 for bs in sorted(group[0][protocol], key=int):
                     vals = [g[protocol][bs] for g in group]
                     spread = (max(vals) - min(vals)) / (sum(vals) / len(vals))
-                    lines.append(f"| {target} | {protocol} | {bs} | {' / '.join(f'{v:.2f}x' for v in vals)} | {100 * spread:.1f}% |")
+                    ratios = " / ".join(f"{v:.2f}x" for v in vals)
+                    lines.append(f"| {target} | {protocol} | {bs} | {ratios} | {100 * spread:.1f}% |")
     return lines
 
 

@@ -64,7 +64,8 @@ def value_norm_score(stats: AttentionStats, values: torch.Tensor, out_weight: to
     return (weighted.mean(dim=1) / _real_query_count(key_mask, values.dtype)).masked_fill(~key_mask, NEG_INF)
 
 
-def select_keep_indices(scores: torch.Tensor, n_keep: int, protected: int = 1, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+def select_keep_indices(scores: torch.Tensor, n_keep: int, protected: int = 1,
+                        key_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Indices of the tokens to keep, (B, n_keep), in original order.
 
     The first `protected` positions ([CLS]) are always kept; the rest are the top scores. Padding

@@ -117,7 +117,8 @@ class Classifier:
                "truncated": [len(ids) > self.max_length for ids in full]}
         if config is not None:
             plan = build_method(config).plan(n0)
-            out.update(keep_counts=plan, predicted_speedup=round(predicted_speedup(plan, n0, self.shape["hidden"], self.shape["ffn"]), 3))
+            speedup = predicted_speedup(plan, n0, self.shape["hidden"], self.shape["ffn"])
+            out.update(keep_counts=plan, predicted_speedup=round(speedup, 3))
         if self.regression:
             out["values"] = logits[:, 0].tolist()
         else:

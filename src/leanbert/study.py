@@ -29,7 +29,6 @@ FAMILIES = {
 # knob ranges: a family's sparsity stops changing past its upper bound (a parse tree of a 512-piece input
 # is far less than 64 hops deep), so the binary search stays short
 MAX_KNOB = {"syntax": 64}
-PLACEMENTS = ("all", "later")
 LEARNED_LR_SOFT, LEARNED_INIT_WIDTH = 0.3, 16.0  # the learn-band defaults: widths start at 16 and move ~0.3/step
 DEFAULT_MAX_KNOB = 256
 
@@ -207,13 +206,11 @@ def run_combinations(task: str, dense: str, widths, randoms, placement: str = "l
                      results: Path | None = None) -> list[dict]:
     """Study 2 on the dense checkpoint as it is (masks applied at inference): one row per cell, with the
     measured sparsity, so removing a component can be read as accuracy lost per sparsity gained."""
-    from transformers import AutoConfig
-
-    from .models import resolve_model_dir
+    from .models import load_config
     from .results import append
     from .runner import evaluate_rows
 
-    num_layers = AutoConfig.from_pretrained(resolve_model_dir(dense)).num_hidden_layers  # evaluate_rows loads the model
+    num_layers = load_config(dense).num_hidden_layers  # evaluate_rows loads the model
     cells = combination_configs(widths, randoms, placement_layers(placement, num_layers), num_layers)
     rows = evaluate_rows(dense, task, "dev", data_dir, configs=[(None, cfg) for _, cfg in cells])
     for (labels, _), row in zip(cells, rows):

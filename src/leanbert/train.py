@@ -164,7 +164,8 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
     make_loader = bucketed_train_loader if args.elastic else train_loader
     loader = make_loader(train_ds, tokenizer, args.batch_size, spec.is_regression, args.seed)
     no_decay = ("bias", "LayerNorm.weight")
-    named = [(n, p) for n, p in model.named_parameters() if not n.startswith((RETENTION_ATTR, LTP_ATTR, BAND_ATTR))]  # soft-stage params: own group
+    soft = (RETENTION_ATTR, LTP_ATTR, BAND_ATTR)  # soft-stage parameters: their own group
+    named = [(n, p) for n, p in model.named_parameters() if not n.startswith(soft)]
     groups = [
         {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
         {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},

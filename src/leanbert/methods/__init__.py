@@ -7,8 +7,8 @@ from .power import PowerMethod
 from .sparse import SparseMethod
 from .tome import TomeMethod
 
-METHODS: dict[str, type[ReductionMethod]] = {"power": PowerMethod, "acc": ACCMethod, "fca": FCAMethod, "tome": TomeMethod, "ltp": LTPMethod,
-                                               "sparse": SparseMethod}
+METHODS: dict[str, type[ReductionMethod]] = {"power": PowerMethod, "acc": ACCMethod, "fca": FCAMethod, "tome": TomeMethod,
+                                               "ltp": LTPMethod, "sparse": SparseMethod}
 
 
 def build_method(config) -> ReductionMethod:

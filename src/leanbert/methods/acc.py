@@ -4,12 +4,10 @@ Scores tokens by their Attention Context Contribution and eliminates the least i
 per-layer profile; the profile for a target speedup comes from `schedule.solve_fractions`.
 """
 from .. import scoring
-from ..config import ACCConfig
 from .base import ReductionMethod
 
 
 class ACCMethod(ReductionMethod):
-    config_class = ACCConfig
 
     def score(self, stats, key_mask, values=None, out_weight=None):
         if self.config.score == "value_norm":

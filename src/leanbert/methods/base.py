@@ -13,8 +13,8 @@ from ..config import ReductionConfig
 
 
 class ReductionMethod:
-    config_class: type[ReductionConfig] = ReductionConfig
     scores_from_attention = True  # reducing layers need attention statistics (else they keep SDPA)
+    reduces_tokens = True  # may end with fewer tokens than it began with (per-token heads refuse it)
 
     def __init__(self, config: ReductionConfig):
         self.config = config

@@ -3,12 +3,10 @@ tokens appended after them, which take part in every later layer like any other 
 import torch
 
 from .. import merging, scoring
-from ..config import FCAConfig
 from .base import ReductionMethod
 
 
 class FCAMethod(ReductionMethod):
-    config_class = FCAConfig
 
     def removes_tokens(self, n_in, n_keep) -> bool:
         return n_keep + self.config.coarse < n_in  # otherwise there is nothing left to merge
@@ -17,7 +15,8 @@ class FCAMethod(ReductionMethod):
         return n_keep + self.config.coarse
 
     def overhead_flops(self, index, n_in, hidden, heads):
-        return super().overhead_flops(index, n_in, hidden, heads) + 2 * self.config.coarse * n_in * hidden  # (k, N) x (N, D) merge
+        merge = 2 * self.config.coarse * n_in * hidden  # (k, N) x (N, D)
+        return super().overhead_flops(index, n_in, hidden, heads) + merge
 
     def reduce(self, hidden, key_mask, scores, n_keep, index=0, sizes=None):
         idx = scoring.select_keep_indices(scores, n_keep, key_mask=key_mask)  # (B, n_keep)

@@ -11,12 +11,10 @@ The soft stage (learning the thresholds) is in ltp_training.py.
 import torch
 
 from .. import scoring
-from ..config import LTPConfig
 from .base import ReductionMethod
 
 
 class LTPMethod(ReductionMethod):
-    config_class = LTPConfig
 
     def scores_layer(self, index, n_in, n_keep) -> bool:
         return self.config.thresholds[index] > 0

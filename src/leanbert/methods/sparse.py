@@ -10,14 +10,13 @@ import functools
 import torch
 
 from .. import banded, patterns
-from ..config import SparseConfig
 from .base import ReductionMethod
 
 AUTO_MAX_FRACTION = 0.5  # banded wins over masked SDPA below about this share (benchmarks/sparse_speed.py)
 
 
 class SparseMethod(ReductionMethod):
-    config_class = SparseConfig
+    reduces_tokens = False
 
     def uses_banded_kernel(self, index: int, n: int) -> bool:
         c = self.config

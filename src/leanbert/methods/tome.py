@@ -5,12 +5,10 @@ matching on the sub-layer's output (ToMe uses the keys; the output keeps SDPA un
 docs/methods.md). Later layers use proportional attention: log(size) is added to each key's logit.
 """
 from .. import merging
-from ..config import TomeConfig
 from .base import ReductionMethod
 
 
 class TomeMethod(ReductionMethod):
-    config_class = TomeConfig
     scores_from_attention = False
 
     def plan(self, n0):
