@@ -72,8 +72,9 @@ def test_non_finite_logits_are_an_error(tiny_model_dir, glue_dir):
     model.save_pretrained(tiny_model_dir)
     with pytest.raises(LeanbertError, match="non-finite logits"):
         evaluate_rows(tiny_model_dir, "sst2", data_dir=glue_dir, max_length=16)
-    with pytest.raises(LeanbertError, match="non-finite logits"):
+    with pytest.raises(LeanbertError, match="non-finite logits") as served:
         Classifier(tiny_model_dir, max_length=16).predict(["good movie"])
+    assert served.value.status == 500  # the server answers a JSON 500 naming it (create_app maps RequestError)
 
 
 def test_sparse_pattern_from_a_layer_the_model_lacks_is_refused(tiny_model_dir, glue_dir):

@@ -112,7 +112,10 @@ class Classifier:
         kwargs = {"leanbert_config": config} if config is not None else {}
         start = time.perf_counter()
         with self._lock, torch.inference_mode():
-            logits = check_finite(self.model(**batch, **kwargs).logits)  # (B, labels)
+            try:  # a model that computes NaN/inf is the server's fault: a JSON 500 naming it, never null probabilities
+                logits = check_finite(self.model(**batch, **kwargs).logits)  # (B, labels)
+            except LeanbertError as e:
+                raise RequestError(str(e), 500) from None
         out = {"speedup": speedup, "milliseconds": round(1000 * (time.perf_counter() - start), 2),
                "truncated": [len(ids) > self.max_length for ids in full]}
         if config is not None:
