@@ -34,16 +34,30 @@ def test_the_installed_sentence_backbone_is_not_a_classifier():
         load_classifier(default_model_path())
 
 
-def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+def test_weights_of_another_architecture_are_refused(tmp_path):
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
-    other = tmp_path / "roberta"
+    other = tmp_path / "roberta-weights-bert-config"
     RobertaForSequenceClassification(RobertaConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2,
                                                    num_attention_heads=4, intermediate_size=64,
                                                    max_position_embeddings=40)).save_pretrained(other)
+    config = json.loads((other / "config.json").read_text())
+    config.update(model_type="bert", architectures=["BertForSequenceClassification"])  # weights stay RoBERTa's
+    (other / "config.json").write_text(json.dumps(config))
     for num_labels in (None, 2):  # not even fine-tuning may start from random encoder weights
         with pytest.raises(ModelLoadError, match="encoder weights are missing"):
             load_classifier(other, num_labels=num_labels)
+
+
+def test_unsupported_family_is_refused_naming_the_supported_ones(tmp_path):
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    other = tmp_path / "gpt2"
+    config = GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=40)
+    GPT2ForSequenceClassification(config).save_pretrained(other)
+    with pytest.raises(ModelLoadError, match=r"does not support model family 'gpt2'; supported: bert, camembert, "
+                                             r"distilbert, electra, mpnet, roberta, xlm-roberta"):
+        load_classifier(other, num_labels=2)
 
 
 def test_config_sizes_not_matching_the_weights_name_the_tensor(tiny_model_dir):

@@ -30,7 +30,9 @@ class EncodedDataset(Dataset):
 
 
 def check_max_length(tokenizer, model_config, max_length: int) -> int:
-    limit = getattr(model_config, "max_position_embeddings", None) or 512
+    from .backbones import for_config
+
+    limit = for_config(model_config).max_length(model_config)
     if not 2 <= max_length <= limit:
         raise ConfigError(f"invalid config field 'max_length': {max_length} is outside [2, {limit}] "
                           f"(the model's maximum number of positions)")

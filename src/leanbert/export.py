@@ -24,19 +24,33 @@ from .atomic import atomic_path, write_json
 from .errors import ConfigError, LeanbertError
 
 EXPORTABLE_METHODS = ("power", "acc", "fca")
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # BERT's; families without segments take two
 TOLERANCE = 1e-4  # max |logit difference| accepted between onnxruntime and PyTorch (float32, both CPU)
 
 
 class ClassifierLogits(torch.nn.Module):
-    """The classifier as a function of three int64 tensors to logits: the signature ONNX users expect."""
+    """The classifier as a function of int64 tensors to logits: the signature ONNX users expect (input_ids,
+    attention_mask, and token_type_ids where the family has segments)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, attention_mask, token_type_ids):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **types).logits
+
+
+def input_names(model) -> tuple[str, ...]:
+    from .backbones import for_model
+
+    return for_model(model).input_names()
+
+
+def max_positions(model) -> int:
+    from .backbones import for_model
+
+    return for_model(model).max_length(model.config)
 
 
 def exportable_config(config):
@@ -82,14 +96,15 @@ def export_onnx(model, path, example_length: int = 16) -> dict:
     config = exportable_config(current_config(model))
     if config is not None:
         apply(model, config)
-    max_length = model.config.max_position_embeddings
-    example = example_inputs(model.config.vocab_size, 2, min(example_length, max_length))
+    max_length, names = max_positions(model), input_names(model)
+    example = example_inputs(model.config.vocab_size, 2, min(example_length, max_length))[:len(names)]
     batch, seq = torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("sequence", min=2, max=max_length)
     wrapper = ClassifierLogits(model).eval()
+    shapes = {n: {0: batch, 1: seq} for n in names} | ({} if "token_type_ids" in names else {"token_type_ids": None})
     with torch.no_grad(), _quiet_exporter():
-        program = torch.export.export(wrapper, example, dynamic_shapes={n: {0: batch, 1: seq} for n in INPUT_NAMES},
+        program = torch.export.export(wrapper, example, dynamic_shapes=shapes,
                                       strict=False, prefer_deferred_runtime_asserts_over_guards=True)
-        onnx_program = torch.onnx.export(program, example, input_names=list(INPUT_NAMES), output_names=["logits"],
+        onnx_program = torch.onnx.export(program, example, input_names=list(names), output_names=["logits"],
                                          dynamo=True, verbose=False)
     with atomic_path(path) as tmp:
         onnx_program.save(str(tmp))
@@ -112,13 +127,13 @@ def _quiet_exporter():
 
 def verify_onnx(model, path, lengths, batch: int = 3, tolerance: float = TOLERANCE) -> list[dict]:
     """Max |ORT - PyTorch| on the logits at each length (padded rows included); raises past `tolerance`."""
-    session = onnx_session(path)
+    session, names = onnx_session(path), input_names(model)
     checks = []
     for length, rows in [(n, b) for n in lengths for b in (1, batch)]:
-        inputs = example_inputs(model.config.vocab_size, rows, length, seed=length)
+        inputs = example_inputs(model.config.vocab_size, rows, length, seed=length)[:len(names)]
         with torch.no_grad():
             expected = ClassifierLogits(model)(*inputs)
-        got = session.run(None, {n: t.numpy() for n, t in zip(INPUT_NAMES, inputs)})[0]
+        got = session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
         diff = float((torch.from_numpy(got) - expected).abs().max())
         checks.append({"length": length, "batch": rows, "max_abs_diff": diff})
         if not diff <= tolerance:
@@ -143,9 +158,10 @@ def export_and_verify(model, path, lengths=(7, 33, 100), example_length: int = 1
     exportable_config(current_config(model))  # refuse an unexportable config before anything else
     if example_length in lengths:
         raise ConfigError(f"invalid config field 'lengths': verify at lengths other than the example's ({example_length})")
-    too_long = [n for n in lengths if not 2 <= n <= model.config.max_position_embeddings]
+    limit = max_positions(model)
+    too_long = [n for n in lengths if not 2 <= n <= limit]
     if too_long:
-        raise ConfigError(f"invalid config field 'lengths': {too_long} outside [2, {model.config.max_position_embeddings}]")
+        raise ConfigError(f"invalid config field 'lengths': {too_long} outside [2, {limit}]")
     info = export_onnx(model, path, example_length)
     info.update(onnx=str(path), example_length=example_length, tolerance=TOLERANCE,
                 checks=verify_onnx(model, path, lengths), torch=torch.__version__)

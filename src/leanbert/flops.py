@@ -27,13 +27,20 @@ def head_flops(hidden: int, num_labels: int) -> int:
 
 
 def model_dims(hf_config) -> tuple[int, int, int, int]:
-    return hf_config.hidden_size, hf_config.intermediate_size, hf_config.num_hidden_layers, hf_config.num_attention_heads
+    """(hidden, ffn, layers, heads) of any supported family (its adapter knows the field names)."""
+    from .backbones import dims
+
+    return dims(hf_config)
 
 
 def mean_gflops(lengths: list[int], hf_config, method=None) -> float:
-    """Mean encoder+head GFLOPs per example, each example at its own length (batch 1, no padding)."""
+    """Mean embeddings+encoder+head GFLOPs per example, each example at its own length (batch 1, no padding)."""
+    from .backbones import for_config
+
     hidden, ffn, layers, heads = model_dims(hf_config)
-    total = sum(encoder_flops(n, hidden, ffn, layers, method, heads) + head_flops(hidden, hf_config.num_labels) for n in lengths)
+    embed = for_config(hf_config).embedding_flops
+    total = sum(embed(hf_config, n) + encoder_flops(n, hidden, ffn, layers, method, heads)
+                + head_flops(hidden, hf_config.num_labels) for n in lengths)
     return total / max(1, len(lengths)) / 1e9
 
 

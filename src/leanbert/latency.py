@@ -33,7 +33,7 @@ class LatencyModel:
     @classmethod
     def fit(cls, model, batch_size: int, lengths=(8, 32, 64, 128, 256), min_run_time: float = 0.2) -> "LatencyModel":
         encoder = patch.find_encoder(model)
-        layer = encoder.layer[0]
+        layer, backbone = encoder.layer[0], patch.backbone_of(encoder)
         hidden_size = model.config.hidden_size
         rows = {"attention": [], "scoring": [], "ffn": []}
         with torch.inference_mode():
@@ -42,9 +42,10 @@ class LatencyModel:
                 key_mask = torch.ones(batch_size, n, dtype=torch.bool)
                 key_mask[:, n - max(1, n // 8):] = False  # some padding, as in real batches
                 mask = patch.hf_mask(model.config, h, key_mask)
-                rows["attention"].append(_median_seconds(lambda: layer.attention(h, mask), min_run_time))
-                rows["scoring"].append(_median_seconds(lambda: patch.attention_with_stats(layer, h, key_mask), min_run_time))
-                rows["ffn"].append(_median_seconds(lambda: layer.feed_forward_chunk(h), min_run_time))
+                rows["attention"].append(_median_seconds(lambda: backbone.run_attention(layer, h, mask), min_run_time))
+                rows["scoring"].append(_median_seconds(
+                    lambda: patch.attention_with_stats(layer, h, key_mask, backbone=backbone), min_run_time))
+                rows["ffn"].append(_median_seconds(lambda: backbone.feed_forward(layer, h), min_run_time))
         n = np.asarray(lengths, dtype=float)
         quadratic = min(2, len(lengths) - 1)
         return cls(batch_size, np.polyfit(n, rows["attention"], quadratic), np.polyfit(n, rows["scoring"], quadratic),

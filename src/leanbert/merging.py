@@ -58,13 +58,15 @@ def merge_coarse(hidden: torch.Tensor, key_mask: torch.Tensor, keep_idx: torch.T
     return coarse, assign.any(dim=1)
 
 
-def bipartite_soft_matching(x: torch.Tensor, key_mask: torch.Tensor, sizes: torch.Tensor, r: int):
+def bipartite_soft_matching(x: torch.Tensor, key_mask: torch.Tensor, sizes: torch.Tensor, r: int, passengers: int = 0):
     """ToMe-style merge of r tokens (Bolya et al., 2023): tokens alternate into sets A (even) and B (odd);
     each A token points at its most similar B token (cosine); the r most similar A tokens are merged
     into their B partners by size-weighted average. [CLS] (A's first) and pads are never sources; pads
     have size 0, so they never change a partner. Returns x (B, N-r, D), mask and sizes (B, N-r).
+    `passengers`: trailing channels of x that are merged like the rest but not used for matching.
     """
-    metric = x / x.norm(dim=-1, keepdim=True).clamp(min=1e-6)  # (B, N, D)
+    features = x[..., :x.shape[-1] - passengers]  # the last `passengers` channels ride along, unmatched
+    metric = features / features.norm(dim=-1, keepdim=True).clamp(min=1e-6)  # (B, N, D)
     a, b = metric[:, ::2], metric[:, 1::2]  # (B, Na, D), (B, Nb, D)
     mask_a, mask_b = key_mask[:, ::2], key_mask[:, 1::2]
     sim = a @ b.transpose(1, 2)  # (B, Na, Nb)

@@ -95,10 +95,12 @@ def load_config(model: str | os.PathLike | None):
 
 
 def load_classifier(model: str | os.PathLike | None, num_labels: int | None = None, attn_implementation: str = "sdpa"):
-    """BertForSequenceClassification from a local directory. `num_labels` given (fine-tuning): the head may
-    be new (a bare backbone, or another label count). Not given (evaluating, serving, exporting): every
-    weight must come from the directory. A saved leanbert config is re-applied."""
-    from transformers import BertForSequenceClassification
+    """The sequence-classification model of any supported family (backbones.FAMILIES) from a local directory.
+    `num_labels` given (fine-tuning): the head may be new (a bare backbone, or another label count). Not given
+    (evaluating, serving, exporting): every weight must come from the directory. A saved leanbert config is
+    re-applied. `attn_implementation` falls back to the family's own where it has no such kernel (MPNet runs
+    eager attention only: its honest dense baseline is eager)."""
+    from transformers import AutoModelForSequenceClassification
 
     from .api import reapply_saved
 
@@ -106,27 +108,43 @@ def load_classifier(model: str | os.PathLike | None, num_labels: int | None = No
     path = resolve_model_dir(model)
     try:
         config = load_config(path)
-        kwargs = {"attn_implementation": attn_implementation, **LOCAL_ONLY}
+    except Exception as e:  # noqa: BLE001
+        raise ModelLoadError(f"cannot load a model from {path}: {type(e).__name__}: {str(e)[:300]}") from None
+    adapter = _family(config, path)
+    try:
+        kernel = attn_implementation if attn_implementation in adapter.attn_implementations else adapter.attn_implementations[0]
+        kwargs = {"attn_implementation": kernel, **LOCAL_ONLY}
         if num_labels is not None and getattr(config, "num_labels", None) != num_labels:
             kwargs.update(num_labels=num_labels)
         # mismatched sizes are loaded as new weights and judged below, so the error can name the tensor
-        net, info = BertForSequenceClassification.from_pretrained(path, output_loading_info=True,
-                                                                  ignore_mismatched_sizes=True, **kwargs)
+        net, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True,
+                                                                       ignore_mismatched_sizes=True, **kwargs)
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(f"cannot load a model from {path}: {type(e).__name__}: {str(e)[:300]}") from None
-    check_loading_info(info, path, new_head_ok=num_labels is not None)
+    check_loading_info(info, path, new_head_ok=num_labels is not None, head_prefixes=adapter.head_prefixes)
     net.eval()
     return reapply_saved(net)
 
 
-HEAD_PREFIXES = ("classifier.", "bert.pooler.")  # what fine-tuning trains from scratch on a bare backbone
+HEAD_PREFIXES = ("classifier.", "bert.pooler.")  # BERT's: what fine-tuning trains from scratch on a bare backbone
 
 
-def check_loading_info(info: dict, path: Path, new_head_ok: bool) -> None:
+def _family(config, path: Path):
+    """The adapter of the checkpoint's family, or one line naming the supported families."""
+    from .backbones import for_config
+    from .errors import ConfigError
+
+    try:
+        return for_config(config)
+    except ConfigError as e:
+        raise ModelLoadError(f"{path}: {e}") from None
+
+
+def check_loading_info(info: dict, path: Path, new_head_ok: bool, head_prefixes: tuple = HEAD_PREFIXES) -> None:
     """Refuse a model transformers would fill with random weights: a tensor whose shape in config.json
     differs from the file, weights of another architecture, or (unless fine-tuning) no trained head."""
     def is_head(key: str) -> bool:
-        return key.startswith(HEAD_PREFIXES)
+        return key.startswith(tuple(head_prefixes))
 
     for key, saved, built in sorted(info.get("mismatched_keys") or ()):
         if not (new_head_ok and is_head(key)):
@@ -135,7 +153,7 @@ def check_loading_info(info: dict, path: Path, new_head_ok: bool) -> None:
     missing = sorted(info.get("missing_keys") or ())
     body = [k for k in missing if not is_head(k)]
     if body:
-        raise ModelLoadError(f"{path} is not a BERT checkpoint this loader reads: {len(body)} encoder weights are "
+        raise ModelLoadError(f"{path} is not a checkpoint this loader reads: {len(body)} encoder weights are "
                              f"missing (e.g. {body[0]}); another architecture?")
     if missing and not new_head_ok:
         raise ModelLoadError(f"{path} has no trained classification head ({', '.join(missing)} missing): it would "

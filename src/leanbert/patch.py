@@ -1,6 +1,7 @@
-"""The one place that touches Hugging Face internals: the BERT encoder loop.
+"""The encoder loop, backbone-neutral: what it needs of a family's internals it asks that family's adapter
+(backbones/, the only code that knows module names).
 
-`install` replaces the forward of one `BertEncoder` instance (never a class, never the top-level model)
+`install` replaces the forward of one encoder instance (never a class, never the top-level model)
 with a loop that, at layers whose plan keeps fewer tokens than it has, runs the attention sub-layer
 explicitly (in query blocks) to get the attention statistics its scores need, lets the method score and shrink
 the sequence, and runs the feed-forward block on the shorter sequence. Every other layer is called unchanged,
@@ -16,10 +17,12 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.utils import output_capturing
 
-from . import banded, scoring, syntax
+from . import backbones, banded, scoring, syntax
 from .errors import ConfigError
 
 METHOD_ATTR = "_leanbert_method"
+BACKBONE_ATTR = "_leanbert_backbone"  # the family's adapter, set on the encoder by find_encoder
+CONFIG_ATTR = "_leanbert_hf_config"  # the model's config (DistilBERT's encoder has none of its own)
 HEAD_ATTR = "_leanbert_head"  # the class name of the model around the encoder, for check_head on per-call configs
 # Heads that answer per token: given only the kept tokens, their outputs could not be mapped back to the input.
 PER_TOKEN_HEADS = ("ForTokenClassification", "ForMaskedLM", "ForQuestionAnswering", "ForPreTraining", "ForCausalLM",
@@ -31,15 +34,27 @@ SCORES_KWARG = "leanbert_scores"
 
 
 def find_encoder(model: torch.nn.Module):
-    """The BertEncoder of a BertModel or of a BertFor* head model."""
-    base = getattr(model, "base_model", model)
-    encoder = getattr(base, "encoder", None)
+    """The encoder (the module holding the layer list) of a base model or of a head model of any supported
+    family; its adapter and the model's config are recorded on it for the loop."""
+    adapter = backbones.for_model(model)
+    encoder = adapter.encoder(model)
     if encoder is None or not hasattr(encoder, "layer"):
-        raise ConfigError(f"leanbert supports BERT-family models with an encoder.layer list; "
-                          f"got {type(model).__name__}")
-    if getattr(encoder.config, "is_decoder", False):
+        raise ConfigError(f"leanbert found no encoder layer list in {type(model).__name__} "
+                          f"(family {model.config.model_type!r})")
+    if getattr(model.config, "is_decoder", False):
         raise ConfigError("leanbert reduces tokens in bidirectional encoders; this model is a decoder")
+    encoder.__dict__[BACKBONE_ATTR] = adapter
+    encoder.__dict__[CONFIG_ATTR] = model.config
     return encoder
+
+
+def backbone_of(encoder):
+    """The adapter recorded by find_encoder (BERT's for an encoder found some other way)."""
+    return encoder.__dict__.get(BACKBONE_ATTR) or backbones.FAMILIES["bert"]
+
+
+def _hf_config(encoder):
+    return encoder.__dict__.get(CONFIG_ATTR) or encoder.config
 
 
 def check_head(head: str | None, method) -> None:
@@ -63,6 +78,8 @@ def uninstall(encoder) -> None:
     encoder.__dict__.pop("forward", None)
     encoder.__dict__.pop(METHOD_ATTR, None)
     encoder.__dict__.pop(HEAD_ATTR, None)
+    encoder.__dict__.pop(BACKBONE_ATTR, None)
+    encoder.__dict__.pop(CONFIG_ATTR, None)
 
 
 def installed_method(encoder):
@@ -102,20 +119,21 @@ def proportional_mask(key_mask: torch.Tensor, sizes: torch.Tensor, dtype) -> tor
     return bias.masked_fill(~key_mask, torch.finfo(dtype).min)[:, None, None, :]
 
 
-def project_heads(layer, hidden: torch.Tensor):
+def project_heads(layer, hidden: torch.Tensor, backbone=None):
     """The layer's query, key and value projections, each (B, H, N, Dh)."""
-    sa = layer.attention.self
+    backbone = backbone or backbones.FAMILIES["bert"]
     b, n, _ = hidden.shape
-    return tuple(f(hidden).view(b, n, -1, sa.attention_head_size).transpose(1, 2) for f in (sa.query, sa.key, sa.value))
+    dh = backbone.head_size(layer)
+    return tuple(f(hidden).view(b, n, -1, dh).transpose(1, 2) for f in backbone.qkv_projections(layer))
 
 
-def attention_with_kernel(layer, hidden: torch.Tensor, key_mask: torch.Tensor, kernel) -> torch.Tensor:
-    """BertAttention with its core (softmax(QK^T)V) replaced by `kernel` (e.g. banded attention)."""
-    sa = layer.attention.self
+def attention_with_kernel(layer, hidden: torch.Tensor, key_mask: torch.Tensor, kernel, backbone=None) -> torch.Tensor:
+    """The attention sub-layer with its core (softmax(QK^T)V) replaced by `kernel` (e.g. banded attention)."""
+    backbone = backbone or backbones.FAMILIES["bert"]
     b, n, _ = hidden.shape
-    q, k, v = project_heads(layer, hidden)
-    context = kernel(q, k, v, key_mask, scale=sa.scaling).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
-    return layer.attention.output(context, hidden)
+    q, k, v = project_heads(layer, hidden, backbone)
+    context = kernel(q, k, v, key_mask, scale=backbone.scaling(layer)).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
+    return backbone.attention_output(layer, context, hidden)
 
 
 QUERY_CHUNK = 64  # queries per block in scoring layers: (B*H, 64, N) probabilities at a time
@@ -129,9 +147,11 @@ def pattern_bias(allowed: torch.Tensor, heads: int, dtype) -> torch.Tensor:
 
 
 def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, chunk: int = QUERY_CHUNK,
-                         allowed: torch.Tensor | None = None, band: banded.Band | None = None):
-    """BertAttention (self-attention + output projection + residual LayerNorm) computed explicitly, so that
-    the statistics the scores need come out. Returns output (B, N, D), AttentionStats, values (B, H, N, Dh).
+                         allowed: torch.Tensor | None = None, band: banded.Band | None = None, backbone=None,
+                         position_bias: torch.Tensor | None = None):
+    """The attention sub-layer (self-attention + output projection + residual LayerNorm) computed explicitly,
+    so that the statistics the scores need come out. Returns output (B, N, D), AttentionStats, values
+    (B, H, N, Dh). `position_bias` (B, H, N, N): added to the logits (MPNet's relative position bias).
 
     Queries are processed in blocks: each block's probabilities (B*H, c, keys) are made, used for the context
     and folded into the per-key sums, then dropped, so the (B, H, N, N) matrix never exists (at 512 tokens,
@@ -140,17 +160,21 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
     export; `allowed` (B, N, N), a sparse pattern in patterns.finalize form, restricts each query's keys) or
     from `_band_blocks` (`band`: a neighbour pattern, each query block scoring only the keys in its window).
     """
-    sa = layer.attention.self
+    backbone = backbone or backbones.FAMILIES["bert"]
     b, n, _ = hidden.shape
-    q, k, v = (x.reshape(-1, n, sa.attention_head_size) for x in project_heads(layer, hidden))  # (B*H, N, Dh)
-    h, dh = q.shape[0] // b, sa.attention_head_size
+    dh, scaling, dropout = backbone.head_size(layer), backbone.scaling(layer), backbone.attention_dropout(layer)
+    q, k, v = (x.reshape(-1, n, dh) for x in project_heads(layer, hidden, backbone))  # (B*H, N, Dh)
+    h = q.shape[0] // b
+    flat_bias = None if position_bias is None else position_bias.reshape(b * h, n, n)  # (B*H, N, N)
     real = key_mask.to(q.dtype).repeat_interleave(h, dim=0)[:, None, :]  # (B*H, 1, N)
     blocks = (_band_blocks(n, band, key_mask, h, q.dtype) if band is not None
               else _full_blocks(n, chunk, real, allowed, h, q.dtype))
     contexts, selfs, received = [], [], torch.zeros_like(real)
     for start, stop, keys, bias, every_key in blocks:
-        probs = torch.baddbmm(bias, q[:, start:stop], k[:, keys].transpose(1, 2), alpha=sa.scaling).softmax(dim=-1)
-        contexts.append(torch.bmm(sa.dropout(probs), v[:, keys]))  # (B*H, c, Dh)
+        if flat_bias is not None:
+            bias = bias + flat_bias[:, start:stop][:, :, keys]  # (B*H, c, keys)
+        probs = torch.baddbmm(bias, q[:, start:stop], k[:, keys].transpose(1, 2), alpha=scaling).softmax(dim=-1)
+        contexts.append(torch.bmm(dropout(probs), v[:, keys]))  # (B*H, c, Dh)
         if every_key:  # + the sum over this block's real queries, fused into one GEMM
             received = torch.baddbmm(received, real[:, :, start:stop], probs)  # (B*H, 1, N)
         else:  # a window of keys: scatter the sums to their positions
@@ -164,7 +188,7 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
     context = torch.cat(contexts, dim=1).view(b, h, n, dh).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
     self_attention = torch.cat(selfs, dim=1).view(b, h, n) * key_mask[:, None, :]
     stats = scoring.AttentionStats(received.view(b, h, n), self_attention)
-    return layer.attention.output(context, hidden), stats, v.view(b, h, n, dh)
+    return backbone.attention_output(layer, context, hidden), stats, v.view(b, h, n, dh)
 
 
 def _full_blocks(n, chunk: int, real: torch.Tensor, allowed, heads: int, dtype):
@@ -184,14 +208,23 @@ def _band_blocks(n: int, band: banded.Band, key_mask: torch.Tensor, heads: int, 
         yield blk.start, blk.stop, blk.keys, pattern_bias(allowed, heads, dtype), False
 
 
-def _attention_sublayer(config, method, index, layer, hidden, key_mask, mask):
+def _attention_sublayer(config, backbone, method, index, layer, hidden, key_mask, mask, position_bias):
     """The attention sub-layer where no scores are needed: the banded kernel when the pattern allows it,
     else the model's own kernel with the pattern (or the plain padding mask) as its mask."""
-    kernel = method.attention_kernel(index, hidden.shape[1])
+    kernel = _banded_kernel(backbone, method, index, hidden.shape[1])
     if kernel is not None:
-        return attention_with_kernel(layer, hidden, key_mask, kernel)
+        return attention_with_kernel(layer, hidden, key_mask, kernel, backbone)
     allowed = method.allowed_pairs(index, key_mask, hidden)  # (B, N, N) or None
-    return layer.attention(hidden, mask if allowed is None else pair_mask(config, allowed, hidden.dtype))[0]
+    layer_mask = mask if allowed is None else pair_mask(config, allowed, hidden.dtype)
+    return backbone.run_attention(layer, hidden, layer_mask, position_bias)
+
+
+def _banded_kernel(backbone, method, index: int, n: int):
+    """The banded kernel of a sparse pattern, where the family's attention has no bias the kernel would miss
+    (MPNet's relative position bias: its patterns run as masks instead)."""
+    if backbone.carries_positions or not method.patterned(index):
+        return None
+    return method.attention_kernel(index, n)
 
 
 def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
@@ -214,44 +247,70 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
                               f"the model {len(self.layer)}")
     plan = method.plan(hidden_states.shape[1])
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
+    backbone, config = backbone_of(self), _hf_config(self)
     mask, sizes = attention_mask, None
-    states = _hidden_states_wanted(kwargs)
+    positions = _start_positions(backbone, key_mask, hidden_states.dtype)  # (B, N) or None
+    bias = None if positions is None else backbone.position_bias(self, positions)  # (B, H, N, N) or None
+    states = [] if _hidden_states_wanted(kwargs) or backbone.wants_hidden_states(kwargs) else None
     for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
         if states is not None:
             states.append(hidden_states)  # the input of layer `index`: the embeddings, then each layer's output
         reduces = method.scores_layer(index, hidden_states.shape[1], n_keep)
         recorded = record is not None and method.scores_from_attention and not method.patterned(index)
         if not reduces and not recorded:
-            kernel = method.attention_kernel(index, hidden_states.shape[1]) if method.patterned(index) else None
-            if kernel is not None:  # banded sparse attention: skips the masked work
-                hidden_states = layer.feed_forward_chunk(attention_with_kernel(layer, hidden_states, key_mask, kernel))
-                continue
-            allowed = method.allowed_pairs(index, key_mask, hidden_states, syntax_hops) if method.patterned(index) else None
-            layer_mask = mask if allowed is None else pair_mask(self.config, allowed, hidden_states.dtype)
-            soft = method.attention_bias(index, key_mask, hidden_states.dtype) if method.patterned(index) else None
-            layer_mask = layer_mask if soft is None else soft  # a learned soft band (learned_band.py)
-            hidden_states = layer(hidden_states, layer_mask, **kwargs)  # (B, N, D): the layer as Hugging Face runs it
+            hidden_states = _plain_layer(config, backbone, method, index, layer, hidden_states, key_mask, mask, bias,
+                                         syntax_hops, kwargs)
             continue
-        band = method.band(index, hidden_states.shape[1])  # a composed banded pattern skips work here too
+        band = method.band(index, hidden_states.shape[1]) if not backbone.carries_positions else None
         if method.scores_from_attention:
             allowed = None if band else method.allowed_pairs(index, key_mask, hidden_states)  # a composed pattern
-            attended, stats, values = attention_with_stats(layer, hidden_states, key_mask, allowed=allowed, band=band)
-            scores = method.score(stats, key_mask, values, layer.attention.output.dense.weight)  # (B, N)
+            attended, stats, values = attention_with_stats(layer, hidden_states, key_mask, allowed=allowed, band=band,
+                                                           backbone=backbone, position_bias=bias)
+            scores = method.score(stats, key_mask, values, backbone.output_weight(layer))  # (B, N)
         else:
-            attended, scores = _attention_sublayer(self.config, method, index, layer, hidden_states, key_mask, mask), None
+            attended = _attention_sublayer(config, backbone, method, index, layer, hidden_states, key_mask, mask, bias)
+            scores = None
         if recorded:
             record.append((scores, key_mask))
         if not reduces:  # scored for the record only: every token goes on
-            hidden_states = layer.feed_forward_chunk(attended)
+            hidden_states = backbone.feed_forward(layer, attended)
             continue
+        if positions is not None:  # before the reduction: it reads the pre-reduction mask and sizes
+            positions = method.carry_positions(positions, attended, key_mask, scores, n_keep, index, sizes)
+            bias = backbone.position_bias(self, positions)
         attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
-        hidden_states = method.finish_layer(layer.feed_forward_chunk(attended), sizes)  # (B, N', D)
+        hidden_states = method.finish_layer(backbone.feed_forward(layer, attended), sizes)  # (B, N', D)
         use_sizes = sizes is not None and method.uses_sizes()
         mask = (proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes
-                else hf_mask(self.config, hidden_states, key_mask))
+                else hf_mask(config, hidden_states, key_mask))
     if states is not None:
-        _record_hidden_states([*states, hidden_states])
-    return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states)
+        states.append(hidden_states)
+        if _hidden_states_wanted(kwargs):
+            _record_hidden_states(states)
+    return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states,
+                                                     **backbone.extra_outputs(kwargs, states))
+
+
+def _start_positions(backbone, key_mask: torch.Tensor, dtype) -> torch.Tensor | None:
+    """(B, N) original positions 0..N-1 as floats (merged tokens take weighted means), for families whose
+    attention depends on positions; None for the others."""
+    if not backbone.carries_positions:
+        return None
+    b, n = key_mask.shape
+    return torch.arange(n, device=key_mask.device, dtype=dtype).expand(b, n)
+
+
+def _plain_layer(config, backbone, method, index, layer, hidden, key_mask, mask, bias, syntax_hops, kwargs):
+    """A layer that keeps every token: as Hugging Face runs it, under the method's pattern if it has one."""
+    patterned = method.patterned(index)
+    kernel = _banded_kernel(backbone, method, index, hidden.shape[1])
+    if kernel is not None:  # banded sparse attention: skips the masked work
+        return backbone.feed_forward(layer, attention_with_kernel(layer, hidden, key_mask, kernel, backbone))
+    allowed = method.allowed_pairs(index, key_mask, hidden, syntax_hops) if patterned else None
+    layer_mask = mask if allowed is None else pair_mask(config, allowed, hidden.dtype)
+    soft = method.attention_bias(index, key_mask, hidden.dtype) if patterned else None
+    layer_mask = layer_mask if soft is None else soft  # a learned soft band (learned_band.py)
+    return backbone.run_layer(layer, hidden, layer_mask, position_bias=bias, **kwargs)  # (B, N, D)
 
 
 # Hugging Face collects `output_hidden_states` / `output_attentions` with forward hooks on BertLayer and
@@ -260,14 +319,14 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
 # hidden states itself into Hugging Face's collector, and refuses attentions (below).
 
 
-def _hidden_states_wanted(kwargs) -> list | None:
-    """An empty list when this call asked for hidden states, else None; refuses attentions."""
+def _hidden_states_wanted(kwargs) -> bool:
+    """Whether Hugging Face's output recorder collects hidden states in this call; refuses attentions."""
     collecting = output_capturing._active_collector.get() or {}
     if "attentions" in collecting or kwargs.get("output_attentions"):
         raise ConfigError("output_attentions is not available on a leanbert-patched model: reducing and sparse "
                           "layers never build the attention matrix; the dense model gives them "
                           "(leanbert.remove(model), or `with leanbert.api.applied(model, None):`)")
-    return [] if "hidden_states" in collecting else None
+    return "hidden_states" in collecting
 
 
 def _record_hidden_states(states: list) -> None:

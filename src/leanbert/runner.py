@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import syntax
+from .backbones import for_model
 from .api import applied, current_config, remove
 from .batching import check_max_length, encode
 from .config import ACCConfig, PowerConfig, SparseConfig, TomeConfig, uses_syntax
@@ -11,7 +12,7 @@ from .data import load_task
 from .elastic.profiles import profile_for, saved_table
 from .errors import ConfigError
 from .evaluation import evaluate
-from .flops import counted_gflops, mean_gflops
+from .flops import counted_gflops, mean_gflops, model_dims
 from .methods import build_method
 from .models import backbone_name, load_classifier, load_tokenizer
 from .results import make_row
@@ -75,7 +76,7 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
                 pattern: dict | None = None, profiles: str = "searched") -> list:
     """[(target speedup or None, config)]. An elastic checkpoint's `acc` targets take its searched profiles
     (elastic.profile_for) unless `profiles` is "geometric"."""
-    layers, hidden, ffn = hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size
+    hidden, ffn, layers, _ = model_dims(hf_config)
     check_options_used(method, speedups, counts)
     if profiles not in ("searched", "geometric"):
         raise ConfigError(f"invalid config field 'profiles': {profiles!r}, use searched or geometric")
@@ -127,7 +128,7 @@ def iter_rows(checkpoint, task, split="dev", data_dir=None, method="dense", spee
     every finished row when the run is interrupted. The configs are built (and checked) before any scoring."""
     tokenizer, model, saved, spec, ds, n0 = load_split(checkpoint, task, split, data_dir, max_length, user)
     lengths = ds.lengths()
-    hidden, ffn = model.config.hidden_size, model.config.intermediate_size
+    hidden, ffn, _, _ = model_dims(model.config)
     dense_gflops = mean_gflops(lengths, model.config)
     if configs is not None:
         pairs = list(configs)
@@ -225,11 +226,12 @@ def layer_sparsity(method, model, ds) -> dict[int, float]:
     from .syntax import collate_distances
 
     values = {index: [] for index in method.config.layers}
+    backbone = for_model(model)
     with torch.no_grad():
         for features in ds.features[:256]:
             ids = torch.tensor([features["input_ids"]])
             key_mask = torch.ones_like(ids, dtype=torch.bool)
-            hidden = model.bert.embeddings(input_ids=ids)  # (1, N, D): the pattern's lexical input at layer 0
+            hidden = backbone.embeddings(model, ids)  # (1, N, D): the pattern's lexical input at layer 0
             parse = collate_distances([features], ids.shape[1])  # None unless syntax.attach ran
             for index in values:
                 values[index].append(sparsity(method.allowed_pairs(index, key_mask, hidden, parse), key_mask).item())

@@ -23,6 +23,7 @@ from .config import ACCConfig
 from .elastic.profiles import profile_for, saved_table
 from .errors import ConfigError, LeanbertError
 from .evaluation import check_finite
+from .flops import model_dims
 from .methods import build_method
 from .models import load_classifier, load_tokenizer
 from .schedule import max_speedup, predicted_speedup, solve_fractions
@@ -53,7 +54,8 @@ class Classifier:
         self.saved = current_config(self.model)
         self.adjustable = self.saved is not None and self.saved.method == "acc"  # ACC offline-tuned
         c = self.model.config
-        self.shape = dict(num_layers=c.num_hidden_layers, hidden=c.hidden_size, ffn=c.intermediate_size)
+        hidden, ffn, layers, _ = model_dims(c)
+        self.shape = dict(num_layers=layers, hidden=hidden, ffn=ffn)
         self.table = saved_table(self.model)  # an elastic checkpoint's searched profiles, if any
         self.max_speedup = max_speedup(n0=self.max_length, **self.shape) if self.adjustable else 1.0
         if self.table:

@@ -28,6 +28,7 @@ from .retention import ATTR as RETENTION_ATTR, attach_search
 from .data import UserFiles, load_task
 from .errors import ConfigError
 from .evaluation import evaluate
+from .flops import model_dims
 from .models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
 from .schedule import max_speedup, solve_fractions
 
@@ -79,7 +80,8 @@ class ACCSampler:
 
     def __init__(self, lo, hi, hf_config, n0, score, seed):
         self.lo, self.hi, self.n0, self.score = lo, hi, n0, score
-        self.dims = (hf_config.num_hidden_layers, hf_config.hidden_size, hf_config.intermediate_size)
+        hidden, ffn, layers, _ = model_dims(hf_config)
+        self.dims = (layers, hidden, ffn)
         top = max_speedup(self.dims[0], n0, *self.dims[1:])
         if not 1 <= lo <= hi <= top:  # else it fails at the first batch drawn beyond the limit, hours in
             raise ConfigError(f"invalid config field 'speedup_range': {lo},{hi} must be lo,hi with 1 <= lo <= hi <= "
@@ -163,12 +165,12 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
 
     make_loader = bucketed_train_loader if args.elastic else train_loader
     loader = make_loader(train_ds, tokenizer, args.batch_size, spec.is_regression, args.seed)
-    no_decay = ("bias", "LayerNorm.weight")
     soft = (RETENTION_ATTR, LTP_ATTR, BAND_ATTR)  # soft-stage parameters: their own group
     named = [(n, p) for n, p in model.named_parameters() if not n.startswith(soft)]
+    no_decay = _no_decay_names(model)
     groups = [
-        {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in named if n not in no_decay], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in named if n in no_decay], "weight_decay": 0.0},
     ]
     if retention is not None:
         groups.append({"params": list(retention.parameters()), "weight_decay": 0.0, "lr": args.lr_soft})
@@ -296,3 +298,13 @@ def _end_of_epoch(accelerator, model, tokenizer, dev_ds, spec, args, log, step, 
     log["step"] = step
     _save_state(accelerator, out, log)
     accelerator.print(f"epoch {entry['epoch']}: dev {spec.metric} {result['score']:.2f}")
+
+
+def _no_decay_names(model) -> set[str]:
+    """Biases and LayerNorm parameters (no weight decay, as in BERT), found by module type: the families
+    name their norms differently (LayerNorm, sa_layer_norm, output_layer_norm)."""
+    names = {n for n, _ in model.named_parameters() if n.endswith("bias")}
+    for prefix, module in model.named_modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            names.update(f"{prefix}.{n}" if prefix else n for n, _ in module.named_parameters())
+    return names

@@ -25,6 +25,7 @@ import torch
 from ..batching import TEACHER_IMPORTANCE, TEACHER_LOGITS, sorted_batches, make_collate
 from ..config import ACCConfig
 from ..errors import ConfigError
+from ..flops import model_dims
 from ..patch import SCORES_KWARG
 from . import losses, profiles
 
@@ -111,7 +112,7 @@ class ElasticLoss:
     def __init__(self, recipe: ElasticRecipe, hf_config, lengths: list[int], regression: bool, seed: int):
         self.recipe, self.regression = recipe, regression
         self.layers = hf_config.num_hidden_layers
-        self.dims = (hf_config.hidden_size, hf_config.intermediate_size, self.layers, hf_config.num_attention_heads)
+        self.dims = model_dims(hf_config)
         self.histogram = profiles.coarse_histogram(lengths)
         self.rng = random.Random(seed)
         self.full = full_config(self.layers, recipe.score)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..batching import eval_loader
+from ..flops import model_dims
 from ..metrics import compute_metrics, main_score
 from . import profiles
 from .recipe import full_config
@@ -56,7 +57,7 @@ def search_profiles(model, tokenizer, ds, spec, budgets, score: str = "acc", pop
     """One entry per reachable budget: {"speedup", "config", "fidelity", "held_out_score", "flops_ratio", ...}.
     `model` must be patched (leanbert.apply) so that it takes per-call configs."""
     c = model.config
-    dims = (c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.num_attention_heads)
+    dims = model_dims(c)
     histogram = profiles.length_histogram(ds.lengths())
     full, labels = slice_outputs(model, tokenizer, ds, spec, full_config(c.num_hidden_layers, score))
     rng = random.Random(seed)

@@ -110,6 +110,13 @@ class ReductionMethod:
         idx = scoring.select_keep_indices(scores, n_keep, key_mask=key_mask)  # (B, n_keep)
         return scoring.gather_tokens(hidden, idx), scoring.gather_tokens(key_mask, idx), None
 
+    def carry_positions(self, positions: torch.Tensor, hidden: torch.Tensor, key_mask: torch.Tensor,
+                        scores: torch.Tensor, n_keep: int, index: int = 0, sizes=None) -> torch.Tensor:
+        """(B, N) original positions -> (B, N') those of the tokens `reduce` leaves: a kept token keeps its own,
+        a merged token takes the mean of its members' weighted as its hidden state is. Only families whose
+        attention reads positions call it (MPNet's relative position bias, backbones/mpnet.py)."""
+        return self.reduce(positions[..., None], key_mask, scores, n_keep, index, sizes)[0][..., 0]
+
     def finish_layer(self, hidden: torch.Tensor, sizes) -> torch.Tensor:
         """Applied to a reducing layer's output after its feed-forward block (identity except LTP's soft stage)."""
         return hidden

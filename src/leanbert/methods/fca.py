@@ -26,3 +26,13 @@ class FCAMethod(ReductionMethod):
         coarse, coarse_mask = merging.merge_coarse(hidden, key_mask, idx, scores, self.config.coarse,
                                                    self.config.merge, self.config.divide_by_count)
         return torch.cat([fine, coarse], dim=1), torch.cat([fine_mask, coarse_mask], dim=1), None  # (B, n_keep + k, ...)
+
+    def carry_positions(self, positions, hidden, key_mask, scores, n_keep, index=0, sizes=None):
+        """Fine tokens keep their positions; a coarse token sits at its chunk's mean position under the merge
+        weights (normalised to 1 even where divide_by_count scales the hidden state)."""
+        idx = scoring.select_keep_indices(scores, n_keep, key_mask=key_mask)  # (B, n_keep)
+        fine = scoring.gather_tokens(positions, idx)
+        if self.config.coarse == 0:
+            return fine
+        coarse, _ = merging.merge_coarse(positions[..., None], key_mask, idx, scores, self.config.coarse, self.config.merge)
+        return torch.cat([fine, coarse[..., 0]], dim=1)

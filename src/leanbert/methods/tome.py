@@ -4,6 +4,8 @@ Per reducing layer, after the attention sub-layer, r = n_in - n_keep tokens are 
 matching on the sub-layer's output (ToMe uses the keys; the output keeps SDPA untouched, see
 docs/methods.md). Later layers use proportional attention: log(size) is added to each key's logit.
 """
+import torch
+
 from .. import merging
 from .base import ReductionMethod
 
@@ -27,6 +29,14 @@ class TomeMethod(ReductionMethod):
         if sizes is None:
             sizes = key_mask.to(hidden.dtype)  # pads weigh nothing
         return merging.bipartite_soft_matching(hidden, key_mask, sizes, hidden.shape[1] - n_keep)
+
+    def carry_positions(self, positions, hidden, key_mask, scores, n_keep, index=0, sizes=None):
+        """The same matching as `reduce` (on the hidden states), the positions riding along as one more
+        channel: a merged token sits at the size-weighted mean position of its members."""
+        if sizes is None:
+            sizes = key_mask.to(hidden.dtype)
+        riding = torch.cat([hidden, positions[..., None].to(hidden.dtype)], dim=-1)  # (B, N, D + 1)
+        return merging.bipartite_soft_matching(riding, key_mask, sizes, hidden.shape[1] - n_keep, passengers=1)[0][..., -1]
 
     def uses_sizes(self) -> bool:
         return self.config.proportional_attention
