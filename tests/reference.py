@@ -159,13 +159,14 @@ def tome_count(n: int, count: int) -> int:
     return n if count >= n else max(count, n - (math.ceil(n / 2) - 1))
 
 
-def tome_merge(x: torch.Tensor, sizes: list[float], count: int):
-    """ToMe's bipartite soft matching of one example down to `count` tokens."""
+def tome_merge(x: torch.Tensor, sizes: list[float], count: int, passengers: int = 0):
+    """ToMe's bipartite soft matching of one example down to `count` tokens; the last `passengers` columns
+    are merged like the rest but take no part in the matching."""
     n = x.shape[0]
     if count >= n:
         return x, sizes
     a_pos, b_pos = list(range(0, n, 2)), list(range(1, n, 2))
-    cos = F.normalize(x, dim=-1)
+    cos = F.normalize(x[:, :x.shape[1] - passengers], dim=-1)
     partner, best = {}, {}
     for a in a_pos[1:]:  # [CLS] (A's first) is never a source
         sims = [(cos[a] @ cos[b]).item() for b in b_pos]

@@ -100,7 +100,7 @@ def export_onnx(model, path, example_length: int = 16) -> dict:
     example = example_inputs(model.config.vocab_size, 2, min(example_length, max_length))[:len(names)]
     batch, seq = torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("sequence", min=2, max=max_length)
     wrapper = ClassifierLogits(model).eval()
-    shapes = {n: {0: batch, 1: seq} for n in names} | ({} if "token_type_ids" in names else {"token_type_ids": None})
+    shapes = {n: {0: batch, 1: seq} for n in names}
     with torch.no_grad(), _quiet_exporter():
         program = torch.export.export(wrapper, example, dynamic_shapes=shapes,
                                       strict=False, prefer_deferred_runtime_asserts_over_guards=True)

@@ -86,3 +86,12 @@ def bipartite_soft_matching(x: torch.Tensor, key_mask: torch.Tensor, sizes: torc
     out_mask = torch.cat([mask_a.gather(1, keep_a), mask_b], dim=1)
     out_sizes = torch.cat([sizes[:, ::2].gather(1, keep_a), size_b], dim=1)
     return out, out_mask, out_sizes
+
+
+def coarse_positions(positions: torch.Tensor, key_mask: torch.Tensor, keep_idx: torch.Tensor, scores: torch.Tensor,
+                     k: int, mode: str = "mean") -> torch.Tensor:
+    """(B, k) the mean original position of each coarse token's members under its merge weights (normalised
+    to 1). Elementwise, not a matmul: like the softmaxes and norms, outside the matmul-only FLOPs count."""
+    assign = chunk_assignment(unselected_real(key_mask, keep_idx), k)  # (B, N, k)
+    w = merge_weights(assign, torch.nan_to_num(scores, nan=0.0, neginf=0.0, posinf=0.0), mode)  # (B, N, k)
+    return (w * positions[..., None]).sum(dim=1)

@@ -275,10 +275,12 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
         if not reduces:  # scored for the record only: every token goes on
             hidden_states = backbone.feed_forward(layer, attended)
             continue
-        if positions is not None:  # before the reduction: it reads the pre-reduction mask and sizes
-            positions = method.carry_positions(positions, attended, key_mask, scores, n_keep, index, sizes)
+        if positions is None:
+            attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
+        else:
+            attended, key_mask, sizes, positions = method.reduce_carrying(attended, positions, key_mask, scores, n_keep,
+                                                                          index, sizes)
             bias = backbone.position_bias(self, positions)
-        attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
         hidden_states = method.finish_layer(backbone.feed_forward(layer, attended), sizes)  # (B, N', D)
         use_sizes = sizes is not None and method.uses_sizes()
         mask = (proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes

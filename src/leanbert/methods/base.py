@@ -117,6 +117,11 @@ class ReductionMethod:
         attention reads positions call it (MPNet's relative position bias, backbones/mpnet.py)."""
         return self.reduce(positions[..., None], key_mask, scores, n_keep, index, sizes)[0][..., 0]
 
+    def reduce_carrying(self, hidden, positions, key_mask, scores, n_keep: int, index: int = 0, sizes=None):
+        """`reduce` that also carries the tokens' original positions: (hidden, mask, sizes, positions)."""
+        positions = self.carry_positions(positions, hidden, key_mask, scores, n_keep, index, sizes)
+        return (*self.reduce(hidden, key_mask, scores, n_keep, index, sizes), positions)
+
     def finish_layer(self, hidden: torch.Tensor, sizes) -> torch.Tensor:
         """Applied to a reducing layer's output after its feed-forward block (identity except LTP's soft stage)."""
         return hidden

@@ -34,5 +34,5 @@ class FCAMethod(ReductionMethod):
         fine = scoring.gather_tokens(positions, idx)
         if self.config.coarse == 0:
             return fine
-        coarse, _ = merging.merge_coarse(positions[..., None], key_mask, idx, scores, self.config.coarse, self.config.merge)
-        return torch.cat([fine, coarse[..., 0]], dim=1)
+        coarse = merging.coarse_positions(positions, key_mask, idx, scores, self.config.coarse, self.config.merge)
+        return torch.cat([fine, coarse], dim=1)

@@ -30,13 +30,15 @@ class TomeMethod(ReductionMethod):
             sizes = key_mask.to(hidden.dtype)  # pads weigh nothing
         return merging.bipartite_soft_matching(hidden, key_mask, sizes, hidden.shape[1] - n_keep)
 
-    def carry_positions(self, positions, hidden, key_mask, scores, n_keep, index=0, sizes=None):
-        """The same matching as `reduce` (on the hidden states), the positions riding along as one more
-        channel: a merged token sits at the size-weighted mean position of its members."""
+    def reduce_carrying(self, hidden, positions, key_mask, scores, n_keep, index=0, sizes=None):
+        """One matching (on the hidden states) with the positions riding along as one more channel: a merged
+        token sits at the size-weighted mean position of its members."""
         if sizes is None:
             sizes = key_mask.to(hidden.dtype)
         riding = torch.cat([hidden, positions[..., None].to(hidden.dtype)], dim=-1)  # (B, N, D + 1)
-        return merging.bipartite_soft_matching(riding, key_mask, sizes, hidden.shape[1] - n_keep, passengers=1)[0][..., -1]
+        merged, mask, sizes = merging.bipartite_soft_matching(riding, key_mask, sizes, hidden.shape[1] - n_keep,
+                                                              passengers=1)
+        return merged[..., :-1], mask, sizes, merged[..., -1]
 
     def uses_sizes(self) -> bool:
         return self.config.proportional_attention
