@@ -19,7 +19,8 @@ LEGEND = """\
 # Each step runs as `[taskset -c CORE] python -m leanbert ...` (or `python -m benchmarks.MODULE ...`) from the
 # repository root, PYTHONPATH=SRC. {results}: the step's rows go to a staging file, then into the results file
 # shown. {dense_score:FILE}: the dense row's score in FILE; {budgets:FILE}: 1 and the budgets an elastic
-# search.json holds -- both read when the step runs. [done] steps are skipped by `run` (--force re-runs them)."""
+# search.json holds -- both read when the step runs. [done] steps are skipped by `run` (--force re-runs them);
+# a [todo] training step runs only when a step that needs it runs (or --only-step names it)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
