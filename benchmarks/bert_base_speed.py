@@ -2,9 +2,10 @@
 baselines at 128 tokens (MRPC dev text) and 512 tokens (BBC test text), batch 1 and a larger batch.
 
 With fixed keep counts per layer, the work done -- and so the speedup -- does not depend on the weights.
-Writes results/speed/bert_base.jsonl (speed-only rows: no accuracy) and docs/speed_bert_base.md.
+Writes results/speed/bert_base.jsonl (speed-only rows: no accuracy) and docs/speed_bert_base.md; the plan's
+step speed/bert_base (`python -m benchmarks plan --only speed`) runs it pinned to one core, one thread:
 
-    .venv/bin/python benchmarks/bert_base_speed.py --threads 2
+    python -m benchmarks.bert_base_speed --threads 1 --speedups 2,3,4 --data-dir ../shared/data/glue
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from leanbert.data import load_task
 from leanbert.flops import mean_gflops
 from leanbert.methods import build_method
 from leanbert.models import load_tokenizer
-from leanbert.results import versions
+from leanbert.results import stamp
 from leanbert.schedule import keep_counts, predicted_speedup, solve_fractions
 
 SETTINGS = [  # task, split, length, {batch size: examples timed}
@@ -32,13 +33,19 @@ SETTINGS = [  # task, split, length, {batch size: examples timed}
 ]
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--speedups", default="1.5,2,3,4,5")
     ap.add_argument("--min-run-time", type=float, default=0.5)
     ap.add_argument("--data-dir", default=None)
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=Path("results/speed/bert_base.jsonl"))
+    ap.add_argument("--markdown", type=Path, default=Path("docs/speed_bert_base.md"))
+    return ap
+
+
+def main():
+    args = build_parser().parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = BertConfig(num_labels=2, attn_implementation="sdpa")  # BERT-base: 12 x 768, FFN 3072
@@ -58,12 +65,13 @@ def main():
                          "flops_ratio_dynamic": round(mean_gflops(ds.lengths(), cfg)
                                                       / mean_gflops(ds.lengths(), cfg, build_method(acc)), 3),
                          "speedup_padded": timing["padded"], "speedup_dynamic": timing["dynamic"],
-                         "timing_seconds": timing["seconds"], "threads": args.threads, "versions": versions(),
-                         "command": "python " + " ".join(sys.argv)})
+                         "timing_seconds": timing["seconds"], "threads": args.threads,
+                         "command": "python -m benchmarks.bert_base_speed " + " ".join(sys.argv[1:])})
+            stamp(rows[-1])
             shown = ("task", "target_speedup", "predicted_speedup", "speedup_padded", "speedup_dynamic")
             print(json.dumps({k: rows[-1][k] for k in shown}))
-    atomic.write_text("results/speed/bert_base.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    write_markdown(rows, Path("docs/speed_bert_base.md"))
+    atomic.write_text(args.out, "".join(json.dumps(r) + "\n" for r in rows))
+    write_markdown(rows, args.markdown)
 
 
 def write_markdown(rows, path: Path):

@@ -1,7 +1,7 @@
 """Load test of `leanbert serve` on loopback: throughput and latency percentiles at several speedups.
 
-    LEANBERT_GLUE_DIR=../shared/data/glue .venv/bin/python benchmarks/load_test.py \
-        --checkpoint runs/sst2/acc/best --task sst2 --speedups 1,2,3,4 --out results/speed/serve.jsonl
+    python -m benchmarks.load_test --checkpoint runs/sst2/acc/best --task sst2 --speedups 1,2,3,4 \
+        --data-dir ../shared/data/glue --out results/speed/serve.jsonl   # the plan's step speed/serve
 
 Starts the server as a subprocess pinned to one core (`taskset -c CORE`, one torch thread), waits for
 /health, then for each speedup sends real dev texts from `--clients` concurrent clients. Every loop is
@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 
 from leanbert.data import load_task
-from leanbert.results import append, versions
+from leanbert.results import append
 
 HOST = "127.0.0.1"
 
@@ -69,7 +69,7 @@ def run_load(url: str, texts: list[str], speedup: float | None, texts_per_reques
             "latency_ms": {f"p{q}": round(float(np.percentile(ms, q)), 1) for q in (50, 90, 99)}}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--task", default="sst2", help="whose dev texts are sent")
@@ -80,9 +80,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=45.0, help="and at most this long per speedup")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--core", default="1", help="CPU core the server is pinned to")
+    ap.add_argument("--data-dir", default=None, help="glue_data directory (or LEANBERT_GLUE_DIR)")
     ap.add_argument("--out", type=Path, default=Path("results/speed/serve.jsonl"))
-    args = ap.parse_args()
-    data = load_task(args.task, splits=("dev",))
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    data = load_task(args.task, args.data_dir, splits=("dev",))
     texts = [e.text_a for e in data.split("dev")]
     url = f"http://{HOST}:{args.port}"
     leanbert = Path(sys.executable).with_name("leanbert")
@@ -94,8 +99,7 @@ def main() -> None:
         for s in [float(x) for x in args.speedups.split(",")]:
             stats = run_load(url, texts, s, args.texts_per_request, args.clients, args.requests, args.seconds)
             row = {"checkpoint": args.checkpoint, "task": args.task, "speedup": s, "texts_per_request": args.texts_per_request,
-                   "clients": args.clients, "server_threads": 1, "max_length": info["max_length"], **stats,
-                   "versions": versions()}
+                   "clients": args.clients, "server_threads": 1, "max_length": info["max_length"], **stats}
             print(row, flush=True)
             append(args.out, row)
     finally:

@@ -1,7 +1,7 @@
 """onnxruntime vs PyTorch latency for dense and reduced models, on the same real dev batches, one thread each.
 
-    LEANBERT_GLUE_DIR=../shared/data/glue taskset -c 1 .venv/bin/python benchmarks/onnx_speed.py \
-        --checkpoint runs/mrpc/acc/best --task mrpc --speedups 2,3 --out results/speed/onnx.jsonl
+    taskset -c 1 python -m benchmarks.onnx_speed --checkpoint runs/mrpc/acc/best --task mrpc --speedups 2,3 \
+        --data-dir ../shared/data/glue --out results/speed/onnx.jsonl   # the plan's step speed/onnx
 
 Each config is exported with `leanbert.export.export_and_verify` (so the row carries the ONNX-vs-PyTorch
 differences at three lengths), then both runtimes time the same dynamically padded batches of dev text at
@@ -19,7 +19,7 @@ from torch.utils import benchmark
 from leanbert.api import applied, current_config
 from leanbert.bench import make_batches, sample_dataset, time_batches
 from leanbert.export import INPUT_NAMES, export_and_verify, onnx_session
-from leanbert.results import append, versions
+from leanbert.results import append
 from leanbert.runner import configs_for, load_split
 
 
@@ -35,7 +35,7 @@ def time_onnx(session, batches, min_run_time: float) -> float:
         min_run_time=min_run_time).median
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--task", required=True)
@@ -44,10 +44,15 @@ def main() -> None:
     ap.add_argument("--batch-sizes", default="1,32")
     ap.add_argument("--examples", default="32,128", help="dev examples timed per batch size")
     ap.add_argument("--min-run-time", type=float, default=2.0)
+    ap.add_argument("--data-dir", default=None, help="glue_data directory (or LEANBERT_GLUE_DIR)")
     ap.add_argument("--out", type=Path, default=Path("results/speed/onnx.jsonl"))
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     torch.set_num_threads(1)
-    tokenizer, model, _, spec, ds, n0 = load_split(args.checkpoint, args.task, args.split, None, None)
+    tokenizer, model, _, spec, ds, n0 = load_split(args.checkpoint, args.task, args.split, args.data_dir, None)
     sizes = [int(x) for x in args.batch_sizes.split(",")]
     examples = [int(x) for x in args.examples.split(",")]
     batches = {bs: make_batches(sample_dataset(ds, n), tokenizer, bs, None) for bs, n in zip(sizes, examples)}
@@ -69,7 +74,7 @@ def main() -> None:
                            "speedup_vs_dense": {"torch": round(dense[bs][0] / torch_s, 3),
                                                 "onnx": round(dense[bs][1] / onnx_s, 3)},
                            "export_checks": info["checks"],
-                           "padding": "dynamic", "threads": 1, "versions": versions()}
+                           "padding": "dynamic", "threads": 1}
                     print(row)
                     append(args.out, row)
 

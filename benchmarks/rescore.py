@@ -6,7 +6,9 @@ checkpoint and split, replaces `score` and `metrics`, keeps the old score as `sc
 the timings alone (they never depended on the evaluation batches). Resumable: rows already marked
 `eval_batches` are skipped, and each checkpoint's rows are written back as soon as they are done.
 
-    PYTHONPATH=src taskset -c 1 .venv/bin/python benchmarks/rescore.py results/mrpc.jsonl ...
+    taskset -c 1 python -m benchmarks.rescore results/mrpc.jsonl ...
+
+A maintenance tool, not a producer of any results file (the plan, `python -m benchmarks plan`, lists those).
 """
 from __future__ import annotations
 
@@ -57,11 +59,15 @@ def rescore(path: Path, data_dir: str) -> None:
         _write_back(path, updates)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--data-dir", default="../shared/data/glue")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     torch.set_num_threads(1)
     for path in args.files:
         rescore(path, args.data_dir)

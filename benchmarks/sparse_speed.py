@@ -1,7 +1,7 @@
 """Banded sparse attention vs dense SDPA at 512 tokens on BBC News: attention-layer time and whole-model latency.
 
-    LEANBERT_GLUE_DIR=../shared/data/glue taskset -c 1 .venv/bin/python benchmarks/sparse_speed.py \
-        --checkpoint runs/bbc/dense/best --widths 48,24 --out results/speed/sparse_512.jsonl
+    taskset -c 1 python -m benchmarks.sparse_speed --checkpoint runs/bbc/dense/best --widths 48,24 \
+        --data-dir ../shared/data/glue --out results/speed/sparse_512.jsonl   # the plan's step speed/sparse_512
 
 One thread. For each neighbour width (plus global [CLS], all layers), the same BBC test documents (only those
 that fill all 512 positions after truncation) are timed: layer 0's attention core (softmax(QK^T)V, the
@@ -28,7 +28,7 @@ from leanbert.bench import make_batches, sample_dataset, time_batches
 from leanbert.config import ACCConfig, SparseConfig
 from leanbert.flops import encoder_flops
 from leanbert.methods import build_method
-from leanbert.results import append, versions
+from leanbert.results import append
 from leanbert.runner import load_split
 from leanbert.schedule import solve_fractions
 
@@ -60,7 +60,7 @@ def attention_times(model, batch: dict, config: SparseConfig, min_run_time: floa
     return out
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--checkpoint", default="runs/bbc/dense/best")
     ap.add_argument("--widths", default="48,24")
@@ -68,10 +68,15 @@ def main() -> None:
     ap.add_argument("--examples", default="4,16", help="documents timed per batch size")
     ap.add_argument("--acc-speedups", default="2,3", help="ACC targets timed alone and composed with the first width")
     ap.add_argument("--min-run-time", type=float, default=2.0)
+    ap.add_argument("--data-dir", default=None, help="glue_data directory (or LEANBERT_GLUE_DIR)")
     ap.add_argument("--out", type=Path, default=Path("results/speed/sparse_512.jsonl"))
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     torch.set_num_threads(1)
-    tokenizer, model, _, spec, ds, n0 = load_split(args.checkpoint, "bbc", "test", None, 512)
+    tokenizer, model, _, spec, ds, n0 = load_split(args.checkpoint, "bbc", "test", args.data_dir, 512)
     full = [i for i, n in enumerate(ds.lengths()) if n == n0]  # documents that fill all 512 positions
     ds = EncodedDataset([ds.features[i] for i in full], [ds.labels[i] for i in full])
     c = model.config
@@ -106,7 +111,7 @@ def main() -> None:
                    "model_speedup_vs_masked": round(masked_s / banded_s, 3),
                    "flops_ratio": round(flops["dense"] / flops["banded"], 3),
                    "max_abs_logit_diff_banded_vs_masked": float((banded_logits - masked_logits).abs().max()),
-                   "threads": 1, "versions": versions()}
+                   "threads": 1}
             print(row, flush=True)
             append(args.out, row)
         for target in [float(x) for x in args.acc_speedups.split(",") if x]:  # composed with ACC token reduction
@@ -126,7 +131,7 @@ def main() -> None:
                    "model_seconds": {"dense": round(dense_s, 4), **{k: round(t, 4) for k, t in times.items()}},
                    "speedup_vs_dense": {k: round(dense_s / t, 3) for k, t in times.items()},
                    "max_abs_logit_diff_banded_vs_masked": float((logits["banded"] - logits["masked"]).abs().max()),
-                   "threads": 1, "versions": versions()}
+                   "threads": 1}
             print(row, flush=True)
             append(args.out, row)
 

@@ -152,7 +152,7 @@ _PIPELINE_OPTIONS = dict(
     output_dir=typer.Option(..., "--output-dir", "-o", help="search/ and one folder per variant go here",
                             callback=_output_dir),
     retention_lambda=typer.Option(None, "--lambda", help="penalty on kept tokens, times layer index "
-                                                          "(default: per task, pipeline.REDUCTION_DEFAULTS)"),
+                                                          "(default: per task, recipes.RECIPES)"),
     lr_soft=typer.Option(None, help="learning rate of the retention weights (default: per task)"),
     max_train_examples=typer.Option(None, help="subsample the training set (seeded, the same subset every stage)"),
 )
@@ -280,6 +280,7 @@ def lat(
     per-layer lengths; one config per target FLOPs reduction, evaluated on the full dev split."""
     from .config import PowerConfig
     from .pipeline import lat_pipeline
+    from .recipes import eval_split
     from .results import append
     from .runner import evaluate_rows, make_bench
     from .train import FinetuneArgs
@@ -297,7 +298,7 @@ def lat(
     summary = lat_pipeline(base, max_drop, n_random, targets, population, generations, search_examples)
     configs = [(c["target_speedup"], PowerConfig(keep_fractions=tuple(c["keep_fractions"])))
                for c in summary["chosen"] if c["keep_fractions"] is not None]
-    split = "test" if task == "bbc" else "dev"
+    split = eval_split(task)
     speed = make_bench(summary["checkpoint"], task, split, data_dir, max_length, timing) if bench else None
     dense_score = evaluate_rows(dense, task, split, data_dir, max_length=max_length)[0]["score"]  # the dense baseline's
     for row in evaluate_rows(summary["checkpoint"], task, split, data_dir, configs=configs, bench=speed,

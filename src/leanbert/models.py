@@ -48,20 +48,51 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
 
 
 def backbone_name(path: Path) -> str:
-    """The pretrained backbone a directory descends from: a checkpoint written by `leanbert finetune`
-    inherits it from the train_log.json beside it; any other directory is named by its folder."""
-    path = Path(path)
-    if path == default_model_path():
-        return DEFAULT_BACKBONE
-    log = path.parent / "train_log.json"
-    if log.is_file():
-        import json
+    """The pretrained backbone a directory descends from. A checkpoint written by `leanbert finetune` records the
+    model it started from (train_log.json beside it, `args.model`); that chain is followed back to the pretrained
+    directory, which is named by its folder (the shipped backbone and catalogue backbones by their names). The
+    checkpoint's own folder name ("best") names nothing: where the chain is broken (a start directory moved),
+    the name its train log recorded is used, else "unknown"."""
+    path, seen = Path(path), set()
+    while path.resolve() not in seen:
+        seen.add(path.resolve())
+        if _is_default_backbone(path):
+            return DEFAULT_BACKBONE
+        log = _train_log(path)
+        if log is None:
+            return path.name  # a pretrained directory
+        start = (log.get("args") or {}).get("model")
+        if start is None or str(start) in ("default", DEFAULT_BACKBONE) or _in_catalog(str(start)):
+            return DEFAULT_BACKBONE if start in (None, "default") else str(start)
+        if not Path(start).is_dir():
+            recorded = log.get("backbone")
+            return recorded if recorded and recorded != path.name else "unknown"
+        path = Path(start)
+    return "unknown"  # a cycle of train logs
 
-        try:
-            return json.loads(log.read_text())["backbone"]
-        except (ValueError, KeyError):
-            pass
-    return path.name
+
+def _is_default_backbone(path: Path) -> bool:
+    try:
+        return path.resolve() == default_model_path().resolve()
+    except ModelLoadError:
+        return False
+
+
+def _in_catalog(name: str) -> bool:
+    from .backbones.catalog import BACKBONES
+
+    return name in BACKBONES and not Path(name).is_dir()
+
+
+def _train_log(checkpoint: Path) -> dict | None:
+    """The train_log.json `leanbert finetune` writes beside OUTPUT/best, if this is such a checkpoint."""
+    import json
+
+    log = checkpoint.parent / "train_log.json"
+    try:
+        return json.loads(log.read_text()) if log.is_file() else None
+    except ValueError:
+        return None
 
 
 def _quiet_transformers():

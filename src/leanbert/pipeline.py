@@ -14,30 +14,21 @@ from dataclasses import replace
 from pathlib import Path
 
 from .config import FCAConfig, PowerConfig
+from .recipes import GENERIC, RECIPES, recipe
 from .train import FinetuneArgs, finetune
 
 BAND_STAGE = "band"  # OUTPUT/band: the learned-degree model fine-tuned with its hard bands
 
 
-# Per-task search defaults: (lambda, lr_soft, batch size). lambda is DESIGN 1.2's BERT-base reference value
-# except where noted; lr_soft is adapted to our 1-epoch search (the reference searches ~5 epochs): with Adam
-# a retention weight moves about lr_soft per step, so lr_soft is set so that steps x lr_soft ~ 1.5-2 (a
-# weight can travel from 1 to 0). Batch sizes fit one CPU core.
-REDUCTION_DEFAULTS = {
-    "mrpc": (3e-3, 1.5e-2, 32),
-    "stsb": (1e-3, 1e-2, 32),
-    "cola": (7e-3, 7.5e-3, 32),
-    "sst2": (2e-4, 5e-3, 32),  # 1 epoch on a 10k subsample in benchmarks/train_all.sh
-    "rte": (2e-4, 1.5e-2, 16),  # reference 2e-3 kept one position per layer here (see docs/analysis.md)
-    "qnli": (1.5e-4, 2e-3, 16),
-    "bbc": (2e-3, 5e-2, 16),  # no reference: RTE's value at 512 tokens; 500 articles -> 32 steps
-}
-GENERIC_DEFAULTS = (3e-3, 1e-2, 32)
+# Per-task search defaults (lambda, lr_soft, batch size): views of the one table, recipes.RECIPES.
+REDUCTION_DEFAULTS = {task: (r.retention_lambda, r.lr_soft, r.batch_size) for task, r in RECIPES.items()}
+GENERIC_DEFAULTS = (GENERIC.retention_lambda, GENERIC.lr_soft, GENERIC.batch_size)
 
 
 def reduction_defaults(task: str, retention_lambda=None, lr_soft=None, batch_size=None) -> tuple[float, float, int]:
     """The per-task defaults, each overridden by a value given."""
-    lam, lr, bs = REDUCTION_DEFAULTS.get(task, GENERIC_DEFAULTS)
+    r = recipe(task)
+    lam, lr, bs = r.retention_lambda, r.lr_soft, r.batch_size
     return (lam if retention_lambda is None else retention_lambda, lr if lr_soft is None else lr_soft,
             bs if batch_size is None else batch_size)
 

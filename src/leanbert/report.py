@@ -280,7 +280,7 @@ def sparse_section(results_dir: Path, plot_dir: Path | None = None) -> list[str]
         lines.append(f"| {r['task']} | {pattern} | {start} | {r['sparsity']:.3f} | {r['score']:.2f} | "
                      f"{r['score'] - r['dense_score']:+.2f} |")
     return lines + ["", f"Command: `{rows[0]['command'].split(' --width')[0].split(' --random')[0]} ...` "
-                        "(benchmarks/sparse_zeroshot.sh)"] + extra
+                        "(plan step sparse/mrpc_zeroshot)"] + extra
 
 
 def speed_rows(results_dir: Path, name: str) -> list[dict]:

@@ -1,0 +1,146 @@
+"""The benchmark plan: every committed results file and the steps that make it, in the order they run.
+
+Per-task hyper-parameters come from `leanbert.recipes` (the one table, also the CLI's defaults); the timing
+protocol (split, timed batch sizes and examples, speedup targets) from `leanbert.recipes.protocol`. A task's
+part (results/<task>.jsonl) trains the dense model and every reduction from it, then scores and times each
+variant: dense baselines, ACC (offline-tuned), its ablations, ToMe, PoWER-BERT and FCA (one shared search), the
+PoWER-BERT curve (lambda / 3 and x 3), the LTP and LAT peers and, on some tasks, the elastic recipe.
+"""
+from __future__ import annotations
+
+from leanbert.recipes import ltp_lr_soft, protocol, recipe
+
+from .steps import RESULTS, THREADS, Late, Options, Rows, Step, leanbert, num, nums, opt
+
+TASKS = ("mrpc", "stsb", "cola", "sst2", "bbc", "rte")
+ELASTIC_TASKS = ("mrpc", "stsb")  # the elastic recipe (issue 18)
+ACC_ABLATIONS = ("acc-value-norm", "power-score-on-acc-checkpoint", "acc-without-offline-tuning")  # not on BBC
+LAT_SPEEDUPS = (1.5, 2, 2.5, 3)
+
+
+def bench_args(task: str) -> list[str]:
+    """The timing protocol: both dense baselines, 1 thread, the task's batch sizes and examples."""
+    p = protocol(task)
+    return ["--bench", "--bench-batch-sizes", nums(p.bench_batch_sizes), "--bench-examples", nums(p.bench_examples),
+            *opt("--min-run-time", None if p.min_run_time is None else num(p.min_run_time))]
+
+
+def dense_score(task: str) -> Late:
+    return Late("dense_score", f"results/{task}.jsonl")
+
+
+def evaluate(task: str, checkpoint: str, o: Options, *extra, results=RESULTS) -> tuple:
+    """`leanbert evaluate` on the task's protocol split, one thread, rows into `results`."""
+    return leanbert("evaluate", "--checkpoint", checkpoint, "--task", task, "--split", protocol(task).split,
+                    "--data-dir", o.data_dir, THREADS, "--results", results, *extra)
+
+
+def curve_lambdas(task: str) -> list[str]:
+    lam = recipe(task).retention_lambda
+    return [num(lam / 3), num(lam * 3)]
+
+
+def training_steps(task: str, o: Options) -> list[Step]:
+    r, dense = recipe(task), f"runs/{task}/dense/best"
+    common = ["--data-dir", o.data_dir, "--batch-size", str(r.batch_size), *THREADS]
+    stage = opt("--max-train-examples", r.stage_train_examples)
+    first = opt("--max-train-examples", r.max_train_examples)
+
+    def step(what, out, *args, needs=(f"{task}:train-dense",)):
+        return Step(f"{task}:train-{what}", (leanbert(*args),), outputs=(out,), needs=needs, task=task)
+
+    reduce = ["--task", task, "--dense", dense, "-o", f"runs/{task}/reduce", *common, "--lambda", num(r.retention_lambda),
+              "--lr-soft", num(r.lr_soft), "--lr", num(3e-5), *stage]
+    steps = [
+        step("dense", f"runs/{task}/dense", "finetune", "--task", task, "-o", f"runs/{task}/dense", *common,
+             "--epochs", num(r.epochs), "--lr", num(r.lr), *first, needs=()),
+        step("acc", f"runs/{task}/acc", "finetune", "--task", task, "-o", f"runs/{task}/acc", *common, "--epochs", "1",
+             "--lr", num(r.lr), "--model", dense, "--method", "acc", "--speedup-range", "1,4", *first),
+        step("power", f"runs/{task}/reduce/power", "power-bert", *reduce),
+        step("fca-k1-weighted", f"runs/{task}/reduce/fca-k1-weighted", "fca", *reduce, "--coarse", "1", "--merge", "weighted",
+             needs=(f"{task}:train-power",)),  # reuses the search
+        step("fca-k5-mean", f"runs/{task}/reduce/fca-k5-mean", "fca", *reduce, "--coarse", "5", "--merge", "mean",
+             needs=(f"{task}:train-power",)),
+    ]
+    for lam in curve_lambdas(task):  # one more PoWER-BERT point each, with its own search
+        args = list(reduce)
+        args[args.index("-o") + 1], args[args.index("--lambda") + 1] = f"runs/{task}/power-l{lam}", lam
+        steps.append(step(f"power-lambda{lam}", f"runs/{task}/power-l{lam}", "power-bert", *args))
+    for lam in map(num, r.ltp_lambdas):
+        steps.append(step(f"ltp-lambda{lam}", f"runs/{task}/ltp-l{lam}", "ltp", "--task", task, "--dense", dense,
+                          "-o", f"runs/{task}/ltp-l{lam}", *common, "--lambda", lam,
+                          "--lr-soft", num(ltp_lr_soft(float(lam))), *stage))
+    return steps
+
+
+def lat_step(task: str, o: Options) -> Step:
+    """The LAT peer: LengthDrop training, search, then its chosen configs scored and timed (rows `lat`)."""
+    r = recipe(task)
+    search = ["--search-examples", "100", "--population", "12", "--generations", "5"] if task == "bbc" else []
+    cmd = leanbert("lat", "--task", task, "--dense", f"runs/{task}/dense/best", "-o", f"runs/{task}/lat",
+                   "--data-dir", o.data_dir, "--max-drop", "0.35", "--speedup", nums(LAT_SPEEDUPS),
+                   "--batch-size", str(r.batch_size), THREADS, "--results", RESULTS, bench_args(task), search,
+                   opt("--max-train-examples", r.stage_train_examples))
+    return Step(f"{task}:lat", (cmd,), rows=Rows(f"results/{task}.jsonl", ("lat",)), outputs=(f"runs/{task}/lat",),
+                needs=(f"{task}:train-dense",), task=task)
+
+
+def evaluation_steps(task: str, o: Options) -> list[Step]:
+    file, speedups = f"results/{task}.jsonl", nums(protocol(task).speedups)
+    dense, acc, ds = f"runs/{task}/dense/best", f"runs/{task}/acc/best", ["--dense-score", dense_score(task)]
+
+    def step(variant, checkpoint, needs, *args):
+        cmd = evaluate(task, checkpoint, o, *args, "--variant", variant)
+        return Step(f"{task}:{variant}", (cmd,), rows=Rows(file, (variant,)), task=task,
+                    needs=(f"{task}:train-{needs}", *((f"{task}:dense",) if variant != "dense" else ())))
+
+    acc_ablations = {"acc-value-norm": (acc, "acc", "--method", "acc", "--score", "value_norm"),
+                     "power-score-on-acc-checkpoint": (acc, "acc", "--method", "power"),
+                     "acc-without-offline-tuning": (dense, "dense", "--method", "acc")}
+    steps = [step("dense", dense, "dense"),
+             step("acc", acc, "acc", *ds, "--method", "acc", "--speedup", speedups, *bench_args(task))]
+    if task != "bbc":  # 512-token documents: the time budget kept BBC to ACC and ToMe
+        steps += [step(v, ckpt, needs, *ds, *args, "--speedup", speedups) for v, (ckpt, needs, *args) in acc_ablations.items()]
+    steps.append(step("tome-no-training", dense, "dense", *ds, "--method", "tome", "--speedup", speedups, *bench_args(task)))
+    saved = [("power", "reduce/power", "power"), ("fca-k1-weighted", "reduce/fca-k1-weighted", "fca-k1-weighted"),
+             ("fca-k5-mean", "reduce/fca-k5-mean", "fca-k5-mean")]
+    saved += [(f"power-lambda{lam}", f"power-l{lam}/power", f"power-lambda{lam}") for lam in curve_lambdas(task)]
+    saved += [(f"ltp-lambda{lam}", f"ltp-l{lam}/ltp", f"ltp-lambda{lam}") for lam in map(num, recipe(task).ltp_lambdas)]
+    for variant, run, trained_by in saved:  # checkpoints with their config saved: scored and timed as they are
+        steps.append(step(variant, f"runs/{task}/{run}/best", trained_by, *ds, "--method", "saved", *bench_args(task)))
+    return steps
+
+
+def elastic_steps(task: str, o: Options, variant: str = "elastic", extra=(), budgets=None, file=None) -> list[Step]:
+    """Elastic fine-tuning from the dense checkpoint and the per-budget search, then one row per budget.
+    `budgets` None: 1 and every searched budget (read from search.json), timed; given: scored only."""
+    r, out = recipe(task), f"runs/{task}/{variant}"
+    part = task if file is None else file.removeprefix("results/").removesuffix(".jsonl")
+    train = leanbert("elastic", "--task", task, "--dense", f"runs/{task}/dense/best", "-o", out, "--data-dir", o.data_dir,
+                     THREADS, "--batch-size", r.batch_size, "--lr", num(r.elastic_lr),
+                     "--epochs", num(r.elastic_epochs) if budgets is None else "1",
+                     opt("--max-train-examples", r.stage_train_examples), *extra)
+    speedups = Late("budgets", f"{out}/search.json") if budgets is None else budgets
+    score = evaluate(task, f"{out}/best", o, "--method", "acc", "--speedup", speedups, "--dense-score", dense_score(task),
+                     "--variant", variant, *(bench_args(task) if budgets is None else ()))
+    return [Step(f"{part}:train-{variant}", (train,), outputs=(out,), needs=(f"{task}:train-dense",), task=task),
+            Step(f"{part}:{variant}", (score,), rows=Rows(file or f"results/{task}.jsonl", (variant,)), task=task,
+                 needs=(f"{part}:train-{variant}", f"{task}:dense"))]
+
+
+def task_part(task: str, o: Options) -> list[Step]:
+    steps = training_steps(task, o) + [lat_step(task, o)] + evaluation_steps(task, o)
+    return steps + (elastic_steps(task, o) if task in ELASTIC_TASKS else [])
+
+
+def build(o: Options | None = None) -> list[Step]:
+    """Every step, in order: the task parts, then the ablations, studies and speed benchmarks."""
+    from .plan_studies import ABLATION_TASKS, ablation_part, sparse_parts, speed_parts
+
+    o = o or Options()
+    steps = [s for task in TASKS for s in task_part(task, o)]
+    steps += [s for task in ABLATION_TASKS for s in ablation_part(task, o)]
+    steps += sparse_parts(o) + speed_parts(o)
+    names = [s.name for s in steps]
+    assert len(names) == len(set(names)), "step names must be unique"
+    return steps

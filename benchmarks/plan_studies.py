@@ -1,0 +1,121 @@
+"""The plan's other parts: the elastic recipe's ablation, the sparse-attention studies and the speed benchmarks
+(each writes a whole file under results/ablation, results/sparse or results/speed)."""
+from __future__ import annotations
+
+from leanbert.recipes import recipe
+
+from .plan import dense_score as late_dense
+from .plan import elastic_steps, evaluate
+from .steps import RESULTS, THREADS, Options, Rows, Step, leanbert, nums, opt, python
+
+ABLATION_TASKS = ("mrpc", "stsb")
+ABLATION_BUDGETS = "1.5,2,3,4"  # scored, not timed: equal budgets cost equal FLOPs
+ABLATION_SEARCH = ("--budgets", ABLATION_BUDGETS, "--population", "4", "--generations", "1")
+# each variant adds one part of the recipe to the previous one, 1 epoch from runs/<task>/dense/best
+ABLATION_VARIANTS = {
+    "elastic-sandwich": ("--teacher-weight", "0", "--rank-weight", "0", "--no-inplace"),  # sandwich rule, labels
+    "elastic-inplace": ("--teacher-weight", "0", "--rank-weight", "0"),  # + in-place distillation
+    "elastic-teacher": ("--rank-weight", "0"),  # + distillation from the dense teacher
+    "elastic-rank1ep": (),  # + ranking distillation: the full recipe, 1 epoch
+}
+STUDY_TASKS = ("mrpc", "sst2", "cola")  # Breaking BERT's studies 1 and 3 (issue 5)
+COMBO_TASKS = ("mrpc",)  # study 2
+STUDY_FAMILIES = "neighbour,random,lexical,global+neighbour,bigbird,syntax"
+ZERO_SHOT_PATTERNS = (("--width", "2"), ("--random", "5"), ("--width", "1", "--random", "2"), ("--lexical-top", "5"),
+                      ("--width", "2", "--no-global-cls"))
+ONE_OFF = "a one-off measurement (docs/analysis.md); re-running it measures again, on this machine"
+
+
+def ablation_part(task: str, o: Options) -> list[Step]:
+    """results/ablation/<task>.jsonl: the old ACC offline tuning, the recipe built up part by part, and the full
+    recipe's checkpoint run with geometric profiles instead of its searched ones."""
+    r, file, part = recipe(task), f"results/ablation/{task}.jsonl", f"ablation/{task}"
+
+    old = leanbert("finetune", "--task", task, "-o", f"runs/{task}/elastic-old", "--data-dir", o.data_dir,
+                   "--model", f"runs/{task}/dense/best", "--method", "acc", "--speedup-range", "1,4", "--epochs", "1",
+                   "--batch-size", r.batch_size, "--lr", f"{r.elastic_lr:g}", THREADS,
+                   opt("--max-train-examples", r.stage_train_examples))
+    score_old = evaluate(task, f"runs/{task}/elastic-old/best", o, "--method", "acc", "--speedup", ABLATION_BUDGETS,
+                         "--variant", "elastic-old", "--dense-score", late_dense(task))
+    steps = [Step(f"{part}:train-elastic-old", (old,), outputs=(f"runs/{task}/elastic-old",), task=task,
+                  needs=(f"{task}:train-dense",)),
+             Step(f"{part}:elastic-old", (score_old,), rows=Rows(file, ("elastic-old",)), task=task,
+                  needs=(f"{part}:train-elastic-old", f"{task}:dense"))]
+    for variant, flags in ABLATION_VARIANTS.items():
+        steps += elastic_steps(task, o, variant, (*flags, *ABLATION_SEARCH), ABLATION_BUDGETS, file)
+    geometric = evaluate(task, f"runs/{task}/elastic-rank1ep/best", o, "--method", "acc", "--profiles", "geometric",
+                         "--speedup", ABLATION_BUDGETS, "--variant", "elastic-geometric", "--dense-score", late_dense(task))
+    return steps + [Step(f"{part}:elastic-geometric", (geometric,), rows=Rows(file, ("elastic-geometric",)), task=task,
+                         needs=(f"{part}:train-elastic-rank1ep", f"{task}:dense"))]
+
+
+def _study(name: str, task: str, *args) -> Step:
+    """A whole results/sparse file from one `leanbert study` command (resumable cell by cell)."""
+    return Step(f"sparse/{name}", (leanbert("study", *args, THREADS, "--results", RESULTS),),
+                rows=Rows(f"results/sparse/{name}.jsonl"), needs=(f"{task}:train-dense",), task=task, resumes_rows=True)
+
+
+def sparse_parts(o: Options) -> list[Step]:
+    """Issue 5's studies on the default backbone (accuracy only: no timing)."""
+    steps = [_study("mrpc_study", "mrpc", "sparse", "--task", "mrpc", "--dense", "runs/mrpc/dense/best", "-o", "runs/study0",
+                    "--families", "neighbour,random,lexical,global+neighbour,bigbird", "--placements", "all,later",
+                    "--sparsity", "0.78,0.9", "--epochs", "0", "--data-dir", o.data_dir)]
+    for task in STUDY_TASKS:
+        dense, cap = f"runs/{task}/dense/best", opt("--max-train-examples", recipe(task).study_train_examples)
+        common = ["--task", task, "--dense", dense, "--data-dir", o.data_dir]
+        if task in COMBO_TASKS:  # global + random + neighbour at several degrees, each component removed
+            steps.append(_study(f"{task}_combos", task, "combos", *common, "--widths", "1,2,4,8", "--randoms", "1,2,4",
+                                "--placement", "later"))
+        # study 1: six families at 78% sparsity on all vs the later layers, fine-tuned 1 epoch with the mask
+        steps.append(_study(f"{task}_study_finetuned", task, "sparse", *common, "--epochs", "1", "--families", STUDY_FAMILIES,
+                            "--placements", "all,later", "--sparsity", "0.78", *cap))
+        # study 3: learned neighbour degrees at three lambdas vs BigBird at matched sparsities, and a dense control
+        steps.append(_study(f"{task}_study_learned", task, "sparse", *common, "--epochs", "1", "--families", "bigbird",
+                            "--placements", "all", "--sparsity", nums(recipe(task).bigbird_sparsity),
+                            "--learned-lambdas", "0.2,1,4", "--control", *cap))
+    # patterns on the dense checkpoint without fine-tuning with the mask (not the paper's protocol), from layer l0 up
+    zero = tuple(evaluate("mrpc", "runs/mrpc/dense/best", o, "--method", "sparse", "--from-layers", "0,2,4", *pattern)
+                 for pattern in ZERO_SHOT_PATTERNS)
+    return steps + [Step("sparse/mrpc_zeroshot", zero, rows=Rows("results/sparse/mrpc_zeroshot.jsonl"),
+                         needs=("mrpc:train-dense",), task="mrpc")]
+
+
+def _bench(name: str, o: Options, *commands, note: str = ONE_OFF) -> Step:
+    """A latency-only file from `leanbert bench` on the MRPC ACC checkpoint (one process per command), at 2, 3 and
+    4x unless a command's options say otherwise."""
+    def bench(more: tuple) -> tuple:
+        speedup = () if "--speedup" in more else ("--speedup", "2,3,4")
+        return leanbert("bench", "--checkpoint", "runs/mrpc/acc/best", "--task", "mrpc", "--data-dir", o.data_dir,
+                        *speedup, *more, THREADS, "--results", RESULTS)
+
+    cmds = tuple(bench(more) for more in commands)
+    return Step(f"speed/{name}", cmds, rows=Rows(f"results/speed/{name}.jsonl"), needs=("mrpc:train-acc",), task="mrpc",
+                note=note)
+
+
+def speed_parts(o: Options) -> list[Step]:
+    out = ("--data-dir", o.data_dir, "--out", RESULTS)
+    warm = ("--rounds", "7", "--min-run-time", "7")
+    rounds25 = ("--rounds", "25,7", "--min-run-time", "7")
+    return [
+        Step("speed/bert_base", (python("bert_base_speed", "--threads", "1", "--speedups", "2,3,4", *out),),
+             rows=Rows("results/speed/bert_base.jsonl"), note="also writes docs/speed_bert_base.md"),
+        _bench("repeatability", o, ("--repeats", "2"), note="the same ACC benchmark twice, fresh dense baselines each time"),
+        _bench("repeatability_rounds7", o, ("--repeats", "2", *warm, "--default-allocator")),
+        _bench("repeatability_warm_heap", o, ("--repeats", "2", *warm), ("--repeats", "1", *warm)),
+        # the second process was stopped after its 3x config for lack of session time: 2x and 3x only
+        _bench("repeatability_warm_heap_rounds25", o, ("--repeats", "2", *rounds25),
+               ("--speedup", "2,3", "--repeats", "1", *rounds25)),
+        Step("speed/onnx", (python("onnx_speed", "--checkpoint", "runs/mrpc/acc/best", "--task", "mrpc", "--speedups", "2,3",
+                                   *out),), rows=Rows("results/speed/onnx.jsonl"), needs=("mrpc:train-acc",), task="mrpc"),
+        Step("speed/serve", (python("load_test", "--checkpoint", "runs/sst2/acc/best", "--task", "sst2", "--speedups", "1,2,3,4",
+                                    "--core", "1" if o.core is None else str(o.core), *out),),
+             rows=Rows("results/speed/serve.jsonl"), needs=("sst2:train-acc",), task="sst2", pin=False,
+             note="the server is pinned to --core by the script; the clients run unpinned"),
+        Step("speed/sparse_512", (python("sparse_speed", "--checkpoint", "runs/bbc/dense/best", "--widths", "48,24", *out),),
+             rows=Rows("results/speed/sparse_512.jsonl"), needs=("bbc:train-dense",), task="bbc"),
+        Step("speed/sparse_512_accuracy", (leanbert("evaluate", "--checkpoint", "runs/bbc/acc/best", "--task", "bbc",
+                                                    "--split", "test", "--method", "acc", "--speedup", "2,3", "--width", "48",
+                                                    "--data-dir", o.data_dir, THREADS, "--results", RESULTS),),
+             rows=Rows("results/speed/sparse_512_accuracy.jsonl"), needs=("bbc:train-acc",), task="bbc", note=ONE_OFF),
+    ]
