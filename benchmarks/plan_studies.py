@@ -100,6 +100,10 @@ def speed_parts(o: Options) -> list[Step]:
     return [
         Step("speed/bert_base", (python("bert_base_speed", "--threads", "1", "--speedups", "2,3,4", *out),),
              rows=Rows("results/speed/bert_base.jsonl"), note="also writes docs/speed_bert_base.md"),
+        Step("speed/mpnet", (python("backbone_speed", "--model", "all-mpnet-base-v2", "--threads", "1", "--speedups", "2,3,4",
+                                    *out),),
+             rows=Rows("results/speed/mpnet.jsonl"),
+             note="needs `leanbert backbone install all-mpnet-base-v2`; also writes docs/speed_mpnet.md"),
         _bench("repeatability", o, ("--repeats", "2"), note="the same ACC benchmark twice, fresh dense baselines each time"),
         _bench("repeatability_rounds7", o, ("--repeats", "2", *warm, "--default-allocator")),
         _bench("repeatability_warm_heap", o, ("--repeats", "2", *warm), ("--repeats", "1", *warm)),
