@@ -152,3 +152,17 @@ def test_tiny_elastic_run_trains_searches_and_evaluates_with_its_profiles(tiny_m
     assert geometric[0]["variant"] == "acc" and geometric[0]["config"] != entries[1]["config"]
     again = elastic_pipeline(base, recipe, [1.25], progress=False)  # finished stages are not repeated
     assert again["profiles"] == entries
+
+
+def test_elastic_command_checks_its_options_and_names_a_missing_teacher(tmp_path, glue_dir):
+    from typer.testing import CliRunner
+
+    from leanbert.cli import app
+    from leanbert.errors import LeanbertError
+
+    r = CliRunner().invoke(app, ["elastic", "--task", "sst2", "--dense", str(tmp_path / "none"), "-o",
+                                 str(tmp_path / "el"), "--data-dir", str(glue_dir)])
+    # the options parse (an unannotated typer callback once got the Context here: AttributeError), then the
+    # missing teacher is named by leanbert's own error, which the entry point prints as one line
+    assert isinstance(r.exception, LeanbertError), r.exception
+    assert "model directory not found" in str(r.exception)

@@ -10,7 +10,8 @@ import typer
 from ..errors import LeanbertError
 
 
-def _output_dir(param, value):
+def _output_dir(param: typer.CallbackParam, value: Optional[Path]):
+    # annotated: typer passes the parameter by its type (an unannotated callback got the Context)
     from ..cli import _output_dir as check
 
     return check(param, value)
@@ -20,7 +21,7 @@ def elastic(
     task: str = typer.Option(..., help="a named task (the held-out slice comes from its training split)"),
     dense: str = typer.Option(..., help="the fine-tuned dense checkpoint: the teacher, and the student's start"),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="OUTPUT/best (with its profiles), OUTPUT/search.json",
-                                    callback=lambda param, value: _output_dir(param, value)),
+                                    callback=_output_dir),
     data_dir: Optional[str] = typer.Option(None, help="glue_data directory (or LEANBERT_GLUE_DIR)"),
     epochs: float = 3.0, batch_size: int = 32, lr: float = 5e-5, seed: int = 42,
     max_length: Optional[int] = None,
