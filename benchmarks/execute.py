@@ -43,7 +43,7 @@ def select(steps: list[Step], only=(), only_step=()) -> list[Step]:
         return not only or any(o in (s.part, s.part.split("/")[0], f"results/{s.part}.jsonl") for o in only)
 
     def named(s: Step) -> bool:
-        return not only_step or any(fnmatch(s.name, p) or fnmatch(s.name.split(":", 1)[1], p) for p in only_step)
+        return not only_step or any(fnmatch(s.name, p) or fnmatch(s.name.partition(":")[2], p) for p in only_step)
 
     chosen = [s for s in steps if in_part(s) and named(s)]
     if not chosen:

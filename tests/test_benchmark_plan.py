@@ -102,6 +102,8 @@ def test_parts_select_steps():
     assert [s.name for s in execute.select(PLAN, only=["results/speed/onnx.jsonl"])] == ["speed/onnx"]
     assert {s.name for s in execute.select(PLAN, only=["mrpc"], only_step=["ltp-*"])} == {
         "mrpc:ltp-lambda0.1", "mrpc:ltp-lambda0.3", "mrpc:ltp-lambda2"}
+    # a step name alone, over the whole plan (whose study steps have no "<part>:" prefix)
+    assert [s.name for s in execute.select(PLAN, only_step=["mrpc:train-dense"])] == ["mrpc:train-dense"]
     with pytest.raises(PlanError):
         execute.select(PLAN, only=["nosuchpart"])
 
