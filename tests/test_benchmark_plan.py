@@ -209,7 +209,7 @@ def test_the_committed_parts_are_complete(capsys):
     """Every committed task file is done: `run --only TASK` has nothing to run and trains nothing."""
     from benchmarks.__main__ import main
 
-    assert main(["run", "--only", "mrpc", "--only", "bbc", "--dry-run"]) == 0
+    assert main(["run", "--only", "mrpc", "--only", "stsb", "--dry-run"]) == 0  # the tasks the elastic recipe ran on
     assert "0 of " in capsys.readouterr().out
     assert main(["plan", "--only", "speed/onnx"]) == 0
     listing = capsys.readouterr().out
