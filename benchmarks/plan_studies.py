@@ -9,7 +9,8 @@ from .plan import elastic_steps, evaluate
 from .steps import RESULTS, THREADS, Options, Rows, Step, leanbert, nums, opt, python
 
 ABLATION_TASKS = ("mrpc", "stsb")
-ABLATION_BUDGETS = "1.5,2,3,4"  # scored, not timed: equal budgets cost equal FLOPs
+ABLATION_BUDGETS = "1.5,2,3,4"  # searched, then scored with the full length (1x) beside; not timed: equal budgets
+# cost equal FLOPs
 ABLATION_SEARCH = ("--budgets", ABLATION_BUDGETS, "--population", "4", "--generations", "1")
 # each variant adds one part of the recipe to the previous one, 1 epoch from runs/<task>/dense/best
 ABLATION_VARIANTS = {
@@ -39,7 +40,7 @@ def ablation_part(task: str, o: Options) -> list[Step]:
                    "--model", f"runs/{task}/dense/best", "--method", "acc", "--speedup-range", "1,4", "--epochs", "1",
                    "--batch-size", r.batch_size, "--lr", f"{r.elastic_lr:g}", THREADS,
                    opt("--max-train-examples", r.stage_train_examples))
-    score_old = evaluate(task, f"runs/{task}/elastic-old/best", o, "--method", "acc", "--speedup", ABLATION_BUDGETS,
+    score_old = evaluate(task, f"runs/{task}/elastic-old/best", o, "--method", "acc", "--speedup", f"1,{ABLATION_BUDGETS}",
                          "--variant", "elastic-old", "--dense-score", late_dense(task))
     steps = [Step(f"{part}:train-elastic-old", (old,), outputs=(f"runs/{task}/elastic-old",), task=task,
                   needs=(f"{task}:train-dense",)),
@@ -48,9 +49,10 @@ def ablation_part(task: str, o: Options) -> list[Step]:
     for variant, flags in ABLATION_VARIANTS.items():
         budgets = ABLATION_BUDGETS_BY_VARIANT.get(variant, ABLATION_BUDGETS)
         search = ("--budgets", budgets, *ABLATION_SEARCH[2:])
-        steps += elastic_steps(task, o, variant, (*flags, *search), budgets, file)
+        steps += elastic_steps(task, o, variant, (*flags, *search), f"1,{budgets}", file)
     geometric = evaluate(task, f"runs/{task}/elastic-rank1ep/best", o, "--method", "acc", "--profiles", "geometric",
-                         "--speedup", ABLATION_BUDGETS, "--variant", "elastic-geometric", "--dense-score", late_dense(task))
+                         "--speedup", f"1,{ABLATION_BUDGETS}", "--variant", "elastic-geometric",
+                         "--dense-score", late_dense(task))
     return steps + [Step(f"{part}:elastic-geometric", (geometric,), rows=Rows(file, ("elastic-geometric",)), task=task,
                          needs=(f"{part}:train-elastic-rank1ep", f"{task}:dense"))]
 
