@@ -122,14 +122,13 @@ def quick_calibration(monkeypatch, latency_fits):
     depend on the layer's shapes, not its weights, so the tests share one shorter real fit per shape."""
     fit = LatencyModel.fit.__func__
 
-    def shared_fit(cls, model, batch_size, lengths=None, min_run_time=None):
+    def shared_fit(cls, model, batch_size, lengths=None, min_run_time=None):  # min_run_time: the quick one instead
         c = model.config
-        key = (c.hidden_size, c.intermediate_size, c.num_attention_heads, c._attn_implementation, batch_size,
-               tuple(lengths or ()))
+        key = (c.hidden_size, c.intermediate_size, c.num_attention_heads, getattr(c, "_attn_implementation", None),
+               batch_size, tuple(lengths or ()))
         if key not in latency_fits:
-            fitted = fit(cls, model, batch_size, **({"lengths": lengths} if lengths else {}),
-                         min_run_time=QUICK_CALIBRATION_SECONDS)
-            latency_fits[key] = fitted
+            latency_fits[key] = fit(cls, model, batch_size, **({"lengths": lengths} if lengths else {}),
+                                    min_run_time=QUICK_CALIBRATION_SECONDS)
         return latency_fits[key]
 
     monkeypatch.setattr(LatencyModel, "fit", classmethod(shared_fit))
