@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -49,18 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def parse_cells(text: str) -> list[Runtime]:
+def parse_cells(text: str, graph_dir: str) -> list[Runtime]:
     cells = []
     for cell in text.split(","):
         runtime, _, precision = cell.partition(":")
-        cells.append(Runtime(runtime, precision or "fp32"))  # checks both names
+        cells.append(Runtime(runtime, precision or "fp32", graph_dir))  # checks both names
     return cells
 
 
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
-    cells, targets = parse_cells(args.cells), [float(s) for s in args.speedups.split(",")]
+    with tempfile.TemporaryDirectory() as graphs:  # each fp32 export once, shared by the graph cells
+        run(args, parse_cells(args.cells, graphs), argv)
+
+
+def run(args, cells: list[Runtime], argv) -> None:
+    targets = [float(s) for s in args.speedups.split(",")]
     sizes, counts = [int(x) for x in args.batch_sizes.split(",")], [int(x) for x in args.examples.split(",")]
     timing = Timing(dict(zip(sizes, counts)), args.min_run_time, args.rounds)
     common = dict(task=args.task, split=args.split, data_dir=args.data_dir)

@@ -9,6 +9,8 @@ not a statement about accuracy; the task score is checked separately, `leanbert 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import logging
 import shutil
 import tempfile
@@ -44,8 +46,8 @@ def _quiet():
     """The optimiser and quantiser log shape-inference notices and advice on every call; errors still raise."""
     root, level = logging.getLogger(), logging.getLogger().level
     root.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
+    try:  # the optimiser also prints to stdout, where a command's JSON answer goes
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -84,13 +86,18 @@ def transform_graph(src, dst, runtime: str, precision: str, hf_config) -> dict:
     return fusion_counts(dst)
 
 
-def export_runtime_graph(model, path, runtime: str, precision: str, lengths=(7, 33, 100), example_length: int = 16) -> dict:
+def export_runtime_graph(model, path, runtime: str, precision: str, lengths=(7, 33, 100), example_length: int = 16,
+                         fp32=None) -> dict:
     """Export `model` (its applied config, if any) for `runtime`/`precision`, verify it against PyTorch fp32
     at `lengths` within the stated tolerance, and write PATH.json with what was checked and which fusions are
-    in the graph. The fp32 export is verified first (at 1e-4), so a failure says which stage broke."""
+    in the graph. The fp32 export is verified first (at 1e-4), so a failure says which stage broke. `fp32`: the
+    path of that verified fp32 export of this model and config, when the caller kept one (it is reused)."""
     with tempfile.TemporaryDirectory() as tmp:
-        base = export_and_verify(model, Path(tmp) / "fp32.onnx", lengths, example_length)
-        fusions = transform_graph(Path(tmp) / "fp32.onnx", path, runtime, precision, model.config)
+        if fp32 is None or not Path(str(fp32) + ".json").is_file():
+            fp32 = fp32 or Path(tmp) / "fp32.onnx"
+            export_and_verify(model, fp32, lengths, example_length)
+        base = json.loads(Path(str(fp32) + ".json").read_text(encoding="utf-8"))
+        fusions = transform_graph(fp32, path, runtime, precision, model.config)
     limit = tolerance(runtime, precision)
     try:
         checks = verify_onnx(model, path, lengths, tolerance=limit)

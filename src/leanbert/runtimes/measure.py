@@ -3,6 +3,8 @@ it is asked to run, builds a runner per config (exporting one graph per profile 
 the task's batches and, with a RuntimeBench, times it against dense fp32 PyTorch."""
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,11 @@ from .runners import OrtRunner, TorchRunner
 
 @dataclass(frozen=True)
 class Runtime:
+    """`graph_dir`: keep each verified fp32 export there and reuse it for the other graph runtimes and precisions
+    of the same checkpoint and config (the export is the slow step; the transforms take seconds)."""
     runtime: str = "torch"
     precision: str = "fp32"
+    graph_dir: str | None = None
 
     def __post_init__(self):
         check_runtime(self.runtime, self.precision)
@@ -49,9 +54,16 @@ class Runtime:
 
         path = Path(workdir) / "graph.onnx"
         with applied(model, exportable_config(config)):  # min_tokens >= 2 in graphs (export.py)
-            info = export_runtime_graph(model, path, self.runtime, self.precision)
+            info = export_runtime_graph(model, path, self.runtime, self.precision, fp32=self._kept(model, config))
         runner = OrtRunner(path, threads=torch.get_num_threads(), runtime=self.runtime, precision=self.precision)
         return runner, info
+
+    def _kept(self, model, config) -> Path | None:
+        """Where the fp32 export of this checkpoint and config is kept (None: no graph_dir)."""
+        if self.graph_dir is None:
+            return None
+        key = json.dumps([model.config._name_or_path, config.to_dict() if config else None], sort_keys=True)
+        return Path(self.graph_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.onnx"
 
     def measure(self, model, config, tokenizer, ds, spec, bench=None) -> tuple[dict, dict]:
         """(score result with `row_fields`, timing) of this runtime on `config`; timing is {} without a bench."""
