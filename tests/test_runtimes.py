@@ -86,6 +86,7 @@ def test_reduced_graphs_run_in_each_runtime_within_tolerance(checkpoint, tmp_pat
     (["evaluate", "--checkpoint", "X", "--task", "sst2", "--precision", "fp16"], "error: --precision fp16"),
     (["bench", "--checkpoint", "X", "--task", "sst2", "--runtime", "onnx"], "error: --runtime onnx"),
     (["export", "X", "-o", "OUT/m.onnx", "--quantize", "int4"], "error: --quantize int4"),
+    (["export", "X", "-o", "OUT/m.onnx", "--task", "sst2", "--max-drop", "-1"], "error: --max-drop"),
     (["serve", "X", "--graph", "m.onnx"], "error: --graph and --precision need --runtime onnxruntime"),
     (["serve", "X", "--runtime", "onnxruntime", "--graph", "m.onnx", "--precision", "int8"], "error: --precision"),
 ])
@@ -130,3 +131,18 @@ def test_serve_answers_from_an_exported_graph(checkpoint):
     assert health["runtime"] == "onnxruntime" and health["graphs"][0]["precision"] == "fp32"
     beyond = client.post("/classify", json={"texts": texts, "speedup": 50})
     assert beyond.status_code == 400 and "speedup" in beyond.json()["detail"]
+
+
+def test_the_task_check_compares_scores_and_removes_a_graph_that_loses(checkpoint, glue_dir, tmp_path):
+    from leanbert.errors import LeanbertError
+    from leanbert.runtimes.accuracy import task_check
+
+    path, model, _ = checkpoint
+    for suffix in ("", ".json"):
+        (tmp_path / f"g.onnx{suffix}").write_bytes((path / f"fp32.onnx{suffix}").read_bytes())
+    check = task_check(model, tmp_path / "g.onnx", path, "sst2", glue_dir, max_drop=0.0)
+    assert check["graph"] == check["torch_fp32"]  # fp32: the same predictions
+    assert json.loads((tmp_path / "g.onnx.json").read_text())["task_check"] == check
+    with pytest.raises(LeanbertError, match="more than --max-drop"):  # it would have to beat PyTorch by a point
+        task_check(model, tmp_path / "g.onnx", path, "sst2", glue_dir, max_drop=-1.0)
+    assert not (tmp_path / "g.onnx").exists()

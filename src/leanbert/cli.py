@@ -445,6 +445,9 @@ def export(
     quantize: Optional[str] = typer.Option(None, help="int8 or int8-per-channel: dynamic int8 quantisation of the graph "
                                                       "(checked against PyTorch fp32 within 1.0 on the logits)"),
     fuse: bool = typer.Option(False, help="run onnxruntime's transformer optimiser (attention, LayerNorm, GELU fusions)"),
+    task: Optional[str] = typer.Option(None, help="also check the task score of the graph against PyTorch fp32"),
+    data_dir: Optional[str] = None, split: str = "dev",
+    max_drop: float = typer.Option(1.0, help="with --task: points the graph may score below PyTorch fp32"),
 ):
     """Export to ONNX (dynamic batch and sequence length) and check it with onnxruntime against PyTorch."""
     from .api import apply, remove
@@ -454,6 +457,7 @@ def export(
 
     checks.at_least(profile_length, 2, "profile-length")  # a profile solved at 1 token keeps nothing to reduce
     lengths = checks.numbers(verify_lengths, "verify-lengths", int, unique=True)
+    checks.at_least(max_drop, 0, "max-drop")
     if quantize not in (None, "int8", "int8-per-channel"):
         raise LeanbertError(f"--quantize {quantize}: choose int8 or int8-per-channel (leave it out for fp32)")
     runtime, precision = "onnxruntime-fused" if fuse else "onnxruntime", quantize or "fp32"
@@ -464,6 +468,10 @@ def export(
         info = export_and_verify(model, output, lengths)
     else:  # fused and/or int8: verified against PyTorch fp32 within runtimes.graphs.TOLERANCES
         info = export_runtime_graph(model, output, runtime, precision, lengths)
+    if task is not None:
+        from .runtimes.accuracy import task_check
+
+        info["task_check"] = task_check(model, output, checkpoint, task, data_dir, split, max_drop)
     typer.echo(json.dumps(info))
 
 
