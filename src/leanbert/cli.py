@@ -46,6 +46,21 @@ _BENCH_OPTIONS = dict(
 )
 
 
+_RUNTIME_OPTIONS = dict(
+    runtime=typer.Option("torch", help="torch, onnxruntime (an exported graph per profile) or onnxruntime-fused "
+                                       "(+ onnxruntime's transformer fusions)"),
+    precision=typer.Option("fp32", help="fp32, int8 or int8-per-channel (dynamic quantisation of the linear layers)"),
+)
+
+
+def _runtime(runtime: str, precision: str):
+    """A runtimes.measure.Runtime, or None for plain PyTorch fp32 (the path every other option measures)."""
+    from .runtimes.measure import Runtime
+
+    rt = Runtime(runtime, precision)  # checks both names
+    return None if (runtime, precision) == ("torch", "fp32") else rt
+
+
 def _timing(bench_batch_sizes: str, bench_examples: str, min_run_time: float, rounds: str, warm_allocator: bool):
     """The bench options as one bench.Timing, checked before any work."""
     sizes = checks.numbers(bench_batch_sizes, "batch-sizes", int, unique=True)
@@ -338,12 +353,14 @@ def evaluate(
     bench_batch_sizes: str = _BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = _BENCH_OPTIONS["bench_examples"],
     min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: str = _BENCH_OPTIONS["rounds"],
     warm_allocator: bool = _BENCH_OPTIONS["warm_allocator"], threads: Optional[int] = None,
+    runtime: str = _RUNTIME_OPTIONS["runtime"], precision: str = _RUNTIME_OPTIONS["precision"],
 ):
     """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
     from .results import append
     from .runner import iter_rows, make_bench
 
     _set_threads(threads)
+    rt = _runtime(runtime, precision)
     timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
     user = _user_files(None, dev_file, test_file, text_col, text_pair_col, label_col, regression, max_length)
     if user is None and task == "custom":
@@ -351,9 +368,10 @@ def evaluate(
     speedups, counts = checks.numbers(speedup, "speedup", unique=True), checks.numbers(keep_counts, "keep-counts", int)
     pattern = dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top, syntax_hops=syntax_hops,
                    from_layers=checks.numbers(from_layers, "from-layers", int, unique=True))
-    speed = make_bench(checkpoint, task, split, data_dir, max_length, timing, user) if bench else None
+    make = make_bench if rt is None else rt.bench  # a runtime is timed against dense fp32 PyTorch only
+    speed = make(checkpoint, task, split, data_dir, max_length, timing, user) if bench else None
     for row in iter_rows(checkpoint, task, split, data_dir, method, speedups, counts, max_length, dense_score, speed,
-                         score, pattern, user, profiles=profiles):  # each row saved as measured: Ctrl-C keeps them
+                         score, pattern, user, profiles=profiles, runtime=rt):  # each row saved as measured: Ctrl-C keeps them
         row["variant"] = variant or row["variant"]
         typer.echo(json.dumps(row))
         if results:
@@ -374,22 +392,25 @@ def bench(
     repeats: int = typer.Option(1, help="measure everything this many times (spread)"),
     results: Optional[Path] = typer.Option(None, help="append JSON lines here", callback=_output_file),
     threads: Optional[int] = None,
+    runtime: str = _RUNTIME_OPTIONS["runtime"], precision: str = _RUNTIME_OPTIONS["precision"],
 ):
-    """Latency only: a method against both dense baselines on real text, threads pinned, environment recorded."""
+    """Latency only: a method against both dense baselines on real text, threads pinned, environment recorded
+    (another --runtime or --precision: against dense fp32 PyTorch with dynamic padding)."""
     from .results import append, versions
     from .runner import configs_for, make_bench
 
     _set_threads(threads)
     import torch
 
-    timing = _timing(batch_sizes, examples, min_run_time, rounds, warm_allocator)
+    timing, rt = _timing(batch_sizes, examples, min_run_time, rounds, warm_allocator), _runtime(runtime, precision)
     run_id = uuid.uuid4().hex[:12]  # tells this process's repeats from another run's in one results file
     for repeat in range(repeats):
-        speed = make_bench(checkpoint, task, split, data_dir, max_length, timing)
+        speed = (make_bench if rt is None else rt.bench)(checkpoint, task, split, data_dir, max_length, timing)
         targets = checks.numbers(speedup, "speedup", unique=True)
         for target, cfg in configs_for(method, targets, [], speed.model.config, speed.max_length):
-            row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method, "target_speedup": target,
-                   "config": cfg.to_dict(), "run_id": run_id, "repeat": repeat, **speed.speedups(cfg),
+            timed = speed.speedups(cfg) if rt is None else rt.time(speed, cfg)
+            row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method if cfg else "dense",
+                   "target_speedup": target, "config": cfg.to_dict() if cfg else {}, "run_id": run_id, "repeat": repeat, **timed,
                    "threads": torch.get_num_threads(), "versions": versions()}
             typer.echo(json.dumps(row))
             if results:
@@ -421,18 +442,36 @@ def export(
     keep_counts: str = typer.Option("", help="power: tokens kept after each layer"),
     profile_length: int = typer.Option(128, help="length at which a --speedup profile is solved"),
     verify_lengths: str = typer.Option("7,33,100", help="sequence lengths checked against PyTorch with onnxruntime"),
+    quantize: Optional[str] = typer.Option(None, help="int8 or int8-per-channel: dynamic int8 quantisation of the graph "
+                                                      "(checked against PyTorch fp32 within 1.0 on the logits)"),
+    fuse: bool = typer.Option(False, help="run onnxruntime's transformer optimiser (attention, LayerNorm, GELU fusions)"),
+    task: Optional[str] = typer.Option(None, help="also check the task score of the graph against PyTorch fp32"),
+    data_dir: Optional[str] = None, split: str = "dev",
+    max_drop: float = typer.Option(1.0, help="with --task: points the graph may score below PyTorch fp32"),
 ):
     """Export to ONNX (dynamic batch and sequence length) and check it with onnxruntime against PyTorch."""
     from .api import apply, remove
     from .export import export_and_verify
     from .models import load_classifier
+    from .runtimes.graphs import export_runtime_graph
 
     checks.at_least(profile_length, 2, "profile-length")  # a profile solved at 1 token keeps nothing to reduce
     lengths = checks.numbers(verify_lengths, "verify-lengths", int, unique=True)
+    checks.at_least(max_drop, 0, "max-drop")
+    if quantize not in (None, "int8", "int8-per-channel"):
+        raise LeanbertError(f"--quantize {quantize}: choose int8 or int8-per-channel (leave it out for fp32)")
+    runtime, precision = "onnxruntime-fused" if fuse else "onnxruntime", quantize or "fp32"
     model = load_classifier(checkpoint)
     config = _config_for_checkpoint(model, method, speedup, keep_counts, profile_length)
     apply(model, config) if config is not None else remove(model)
-    info = export_and_verify(model, output, lengths)
+    if runtime == "onnxruntime" and precision == "fp32":
+        info = export_and_verify(model, output, lengths)
+    else:  # fused and/or int8: verified against PyTorch fp32 within runtimes.graphs.TOLERANCES
+        info = export_runtime_graph(model, output, runtime, precision, lengths)
+    if task is not None:
+        from .runtimes.accuracy import task_check
+
+        info["task_check"] = task_check(model, output, checkpoint, task, data_dir, split, max_drop)
     typer.echo(json.dumps(info))
 
 
@@ -445,6 +484,9 @@ def serve(
     max_texts: int = typer.Option(64, help="texts per request"),
     max_chars: int = typer.Option(20_000, help="characters per text"),
     threads: Optional[int] = None,
+    runtime: str = typer.Option("torch", help="torch, or onnxruntime / onnxruntime-fused: exported graphs, one per profile"),
+    precision: str = typer.Option("fp32", help="onnxruntime without --graph: the precision of the graph exported at start"),
+    graph: list[Path] = typer.Option([], help="onnxruntime: a graph from `leanbert export` (repeat: one per speedup offered)"),
 ):
     """Serve a saved classifier over HTTP: GET /health, POST /classify {"texts": [...], "speedup": 2}."""
     from .serve import Limits, serve as run
@@ -453,7 +495,23 @@ def serve(
     checks.in_range(port, 1, 65535, "port")  # before the model loads, not as an OverflowError after
     if max_texts < 1 or max_chars < 1:
         raise LeanbertError("--max-texts and --max-chars must be >= 1")
-    run(checkpoint, host, port, max_length, Limits(max_texts=max_texts, max_chars=max_chars))
+    limits = Limits(max_texts=max_texts, max_chars=max_chars)
+    run(checkpoint, host, port, max_length, limits, _graph_classifier(checkpoint, runtime, precision, graph, max_length,
+                                                                      limits, threads))
+
+
+def _graph_classifier(checkpoint, runtime, precision, graphs, max_length, limits, threads):
+    """serve's classifier for an onnxruntime --runtime (None: PyTorch), its options checked before the model loads."""
+    _runtime(runtime, precision)
+    if runtime == "torch":
+        if graphs or precision != "fp32":
+            raise LeanbertError("--graph and --precision need --runtime onnxruntime (torch serves the checkpoint in fp32)")
+        return None
+    if graphs and precision != "fp32":
+        raise LeanbertError("--precision: --graph files keep the precision they were exported with (leanbert export --quantize)")
+    from .runtimes.serving import GraphClassifier
+
+    return GraphClassifier(checkpoint, graphs, max_length, limits, runtime, precision, threads)
 
 
 from .elastic.command import elastic as _elastic_command  # noqa: E402  (its own module: one command, one file)

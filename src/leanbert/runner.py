@@ -115,17 +115,18 @@ def _composed_pattern(pattern: dict | None, layers: int):
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
                   max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None,
-                  configs=None, profiles: str = "searched") -> list[dict]:
+                  configs=None, profiles: str = "searched", runtime=None) -> list[dict]:
     """One row per config: `configs` [(target, config)] given directly, or built from method/speedups/counts."""
     return list(iter_rows(checkpoint, task, split, data_dir, method, speedups, counts, max_length, dense_score, bench,
-                          score, pattern, user, configs, profiles))
+                          score, pattern, user, configs, profiles, runtime))
 
 
 def iter_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
               max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None, configs=None,
-              profiles: str = "searched"):
+              profiles: str = "searched", runtime=None):
     """evaluate_rows, yielding each row as soon as it is measured: a caller that saves each one keeps
-    every finished row when the run is interrupted. The configs are built (and checked) before any scoring."""
+    every finished row when the run is interrupted. The configs are built (and checked) before any scoring.
+    `runtime` (a runtimes.measure.Runtime): score and time each config in that runtime and precision instead."""
     tokenizer, model, saved, spec, ds, n0 = load_split(checkpoint, task, split, data_dir, max_length, user)
     lengths = ds.lengths()
     hidden, ffn, _, _ = model_dims(model.config)
@@ -139,14 +140,20 @@ def iter_rows(checkpoint, task, split="dev", data_dir=None, method="dense", spee
         pairs = [(None, saved)]
     else:
         pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score, pattern, profiles)
+    if runtime is not None:
+        runtime.check([cfg for _, cfg in pairs])
     searched = configs is None and method == "acc" and profiles == "searched" and bool(saved_table(model.config))
     if dense_score is None:
         dense_score = evaluate(model, tokenizer, ds, spec)["score"]
     if any(uses_syntax(cfg) for _, cfg in pairs):  # after the dense score: parses are inputs of patterned models only
         syntax.attach(ds, tokenizer, n0)
     for target, cfg in pairs:
-        with applied(model, cfg):
-            result = score_config(model, tokenizer, ds, spec, cfg)
+        if runtime is None:
+            with applied(model, cfg):
+                result = score_config(model, tokenizer, ds, spec, cfg)
+            timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}
+        else:
+            result, timing = runtime.measure(model, cfg, tokenizer, ds, spec, bench)
         m = build_method(cfg) if cfg is not None else None
         data_dependent = cfg is not None and cfg.method == "ltp"  # counts vary per example: count, don't derive
         plan = m.plan(n0) if m and not data_dependent else None
@@ -159,7 +166,6 @@ def iter_rows(checkpoint, task, split="dev", data_dir=None, method="dense", spee
         # claim like FCA's "2x fewer" refers to (pads are the first tokens a reduction drops).
         padded_gflops = None if data_dependent else {
             "dense": mean_gflops([n0], model.config), "method": mean_gflops([n0], model.config, m)}
-        timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}
         yield make_row(
             task=spec.name, split=split, method=cfg.method if cfg is not None else "dense", config=cfg.to_dict() if cfg else {},
             backbone=backbone_name(Path(checkpoint)), metric=spec.metric,
@@ -172,7 +178,7 @@ def iter_rows(checkpoint, task, split="dev", data_dir=None, method="dense", spee
             timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"), timing_rounds=timing.get("rounds"),
             timing_spread=timing.get("spread"), timing_allocator=timing.get("allocator"),
             gflops_padded=padded_gflops, eval_batches=EVAL_BATCHES if cfg is not None else "sorted",
-            **_sparsity_fields(m, model, ds, cfg))
+            **_sparsity_fields(m, model, ds, cfg), **result.get("row_fields", {}))
 
 
 # Keep counts are fractions of a batch's padded length (one count per batch, DESIGN 1.1), so a row's score is
