@@ -21,7 +21,7 @@ import numpy as np
 from leanbert.atomic import append_jsonl, read_jsonl
 from leanbert.embeddings import config_for, embed, load_encoder
 
-# (variant, method, speedup, start_layer, pooling rule); the dense row comes first
+TASKS = ("stsb", "mrpc", "bbc")
 DEFAULT_SPEEDUPS = (1.25, 1.5, 2.0, 2.5, 3.0)
 DEFAULT_VARIANTS = ("tome", "tome-from2", "power", "power-survivors", "acc")
 VARIANTS = {  # name: (method, start_layer, rule)
@@ -31,21 +31,22 @@ VARIANTS = {  # name: (method, start_layer, rule)
 }
 
 
-def load_sets(data_dir: str | None) -> dict:
-    """{'stsb': (a, b, gold), 'mrpc': (a, b, labels), 'bbc': (texts, labels)}."""
+def load_sets(data_dir: str | None, tasks=TASKS) -> dict:
+    """{'stsb': (a, b, gold), 'mrpc': (a, b, labels), 'bbc': (texts, labels)}, the tasks asked for."""
     from leanbert.data import load_bbc, load_glue
 
     out = {}
-    for task in ("stsb", "mrpc"):
+    for task in [t for t in ("stsb", "mrpc") if t in tasks]:
         dev = load_glue(task, data_dir, splits=("dev",)).split("dev")
         out[task] = ([e.text_a for e in dev], [e.text_b for e in dev], np.array([e.label for e in dev], dtype=float))
-    test = load_bbc().split("test")
-    out["bbc"] = ([e.text_a for e in test], np.array([e.label for e in test]))
+    if "bbc" in tasks:
+        test = load_bbc().split("test")
+        out["bbc"] = ([e.text_a for e in test], np.array([e.label for e in test]))
     return out
 
 
 def all_texts(sets: dict) -> list[str]:
-    return sets["stsb"][0] + sets["stsb"][1] + sets["mrpc"][0] + sets["mrpc"][1] + sets["bbc"][0]
+    return [text for task, parts in sets.items() for text in (parts[0] + parts[1] if task != "bbc" else parts[0])]
 
 
 def mean_average_precision(emb: np.ndarray, labels: np.ndarray) -> float:
@@ -67,16 +68,18 @@ def scores(emb: dict[str, np.ndarray], sets: dict) -> dict:
         n = len(sets[task][0])
         return (emb[task][:n] * emb[task][n:]).sum(axis=1)
 
-    return {"stsb_spearman": 100 * float(spearmanr(cosine("stsb"), sets["stsb"][2]).statistic),
-            "mrpc_auc": 100 * float(roc_auc_score(sets["mrpc"][2], cosine("mrpc"))),
-            "bbc_map": 100 * mean_average_precision(emb["bbc"], sets["bbc"][1])}
+    measures = {"stsb_spearman": lambda: spearmanr(cosine("stsb"), sets["stsb"][2]).statistic,
+                "mrpc_auc": lambda: roc_auc_score(sets["mrpc"][2], cosine("mrpc")),
+                "bbc_map": lambda: mean_average_precision(emb["bbc"], sets["bbc"][1])}
+    return {name: 100 * float(f()) for name, f in measures.items() if name.split("_")[0] in emb}
 
 
 def embed_sets(model, tokenizer, sets: dict, config, rule: str, batch_size: int, max_length: int) -> dict:
-    run = lambda texts: embed(model, tokenizer, texts, config, batch_size=batch_size, max_length=max_length,  # noqa: E731
-                              rule=rule)
-    return {"stsb": run(sets["stsb"][0] + sets["stsb"][1]), "mrpc": run(sets["mrpc"][0] + sets["mrpc"][1]),
-            "bbc": run(sets["bbc"][0])}
+    """{task: embeddings} of the sets loaded (pairs: first texts, then second texts)."""
+    def run(texts):
+        return embed(model, tokenizer, texts, config, batch_size=batch_size, max_length=max_length, rule=rule)
+
+    return {task: run(parts[0] + parts[1] if task != "bbc" else parts[0]) for task, parts in sets.items()}
 
 
 def flops_ratio(model, lengths: list[int], config) -> float:
@@ -91,8 +94,8 @@ def flops_ratio(model, lengths: list[int], config) -> float:
 def rows(model, tokenizer, max_length: int, sets: dict, variants, speedups, batch_size: int, skip=frozenset()):
     """One result row per (variant, speedup), the dense row first; (variant, speedup) pairs in `skip` are not run."""
     lengths = [len(x) for x in tokenizer(all_texts(sets), truncation=True, max_length=max_length)["input_ids"]]
-    grid = [("dense", "tome", 1.0, 0, "exit")] + [(v, *VARIANTS[v][:1], s, *VARIANTS[v][1:]) for v in variants
-                                                    for s in speedups]
+    grid = [("dense", "tome", 1.0, 0, "exit")] + [(v, *VARIANTS[v][:1], s, *VARIANTS[v][1:]) for s in speedups
+                                                    for v in variants]
     for variant, method, speedup, start, rule in grid:
         if (variant, speedup) in skip:
             continue
@@ -105,16 +108,22 @@ def rows(model, tokenizer, max_length: int, sets: dict, variants, speedups, batc
                "seconds_under_load": round(time.perf_counter() - started, 1)}
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.embeddings", description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="a local base model (default: the shipped all-MiniLM-L6-v2)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--results", default="results/embeddings/minilm.jsonl")
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"from {', '.join(VARIANTS)}")
     p.add_argument("--speedups", default=",".join(f"{s:g}" for s in DEFAULT_SPEEDUPS))
+    p.add_argument("--tasks", default=",".join(TASKS), help="a row measures these (its flops_ratio over their texts)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None)
-    a = p.parse_args(argv)
+    p.add_argument("--skip-dense", action="store_true", help="no dense row (another process makes it)")
+    return p
+
+
+def main(argv=None) -> None:
+    a = build_parser().parse_args(argv)
     if a.threads:
         import torch
 
@@ -124,12 +133,13 @@ def main(argv=None) -> None:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise SystemExit(f"error: unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
-    done = {(r["variant"], r["target_speedup"]) for r in _existing(a.results)}  # resumable row by row
-    speedups = [float(s) for s in a.speedups.split(",")]
-    for row in rows(model, tokenizer, max_length, load_sets(a.data_dir), variants, speedups, a.batch_size, done):
-        append_jsonl(a.results, {"model": a.model or "all-MiniLM-L6-v2", **row})
-        print({k: row[k] for k in ("variant", "target_speedup", "flops_ratio", "stsb_spearman", "bbc_map", "mrpc_auc")},
-                  flush=True)
+    tasks = tuple(t for t in TASKS if t in a.tasks.split(","))
+    done = {(r["variant"], r["target_speedup"]) for r in _existing(a.results) if tuple(r["tasks"]) == tasks}
+    done |= {("dense", 1.0)} if a.skip_dense else set()
+    speedups = [float(s) for s in a.speedups.split(",") if s]  # none: the dense row only
+    for row in rows(model, tokenizer, max_length, load_sets(a.data_dir, tasks), variants, speedups, a.batch_size, done):
+        append_jsonl(a.results, {"model": a.model or "all-MiniLM-L6-v2", "tasks": list(tasks), **row})
+        print({k: v for k, v in row.items() if k not in ("config", "start_layer", "pooling", "method")}, flush=True)
 
 
 def _existing(path: str) -> list[dict]:
