@@ -37,28 +37,25 @@ def embed(
     """Embed every text of a file (mean pooling, normalised), optionally with token reduction; an interrupted
     run started again with the same options resumes where it stopped."""
     from .. import checks
+    from ..batching import check_max_length
     from ..cli import _set_threads
-    from ..errors import ConfigError
     from . import files
-    from .encode import config_for, load_encoder
+    from .encode import METHODS, config_for, load_encoder
     from .pooling import RULES
 
     _set_threads(threads)
     checks.at_least(batch_size, 1, "batch-size")
     checks.at_least(speedup, 1, "speedup")
-    if pooling not in RULES:
-        raise LeanbertError(f"--pooling {pooling}: choose from {', '.join(RULES)}")
+    if pooling not in RULES or method not in METHODS:
+        raise LeanbertError(f"--pooling {pooling} --method {method}: choose the pooling from {', '.join(RULES)} and "
+                            f"the method from {', '.join(METHODS)}")
     files.check_output(output)
     texts = files.read_texts(input, text_col)
     if not texts:
         raise LeanbertError(f"{input}: no texts to embed")
     net, tokenizer, default_length = load_encoder(model)
-    length = checks.in_range(max_length or default_length, 2, default_length if max_length is None else 10**9,
-                             "max-length")
-    try:
-        config = config_for(net, method, speedup, n0=length, start_layer=start_layer)
-    except ConfigError as e:
-        raise LeanbertError(str(e)) from None
+    length = check_max_length(tokenizer, net.config, default_length if max_length is None else max_length)
+    config = config_for(net, method, speedup, n0=length, start_layer=start_layer)  # ConfigError: one line
     settings = {"model": str(model), "config": None if config is None else config.to_dict(), "pooling": pooling,
                 "max_length": length}
     summary = _run(net, tokenizer, texts, config, files.ChunkStore(output, files.fingerprint(texts, settings)),
