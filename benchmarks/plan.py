@@ -147,14 +147,14 @@ def task_part(task: str, o: Options) -> list[Step]:
 def build(o: Options | None = None) -> list[Step]:
     """Every step, in order: the task parts, then the ablations, studies and speed benchmarks."""
     from .plan_runtimes import runtime_parts
-    from .plan_studies import ABLATION_TASKS, ablation_part, sparse_parts, speed_parts
+    from .plan_studies import ABLATION_TASKS, ablation_part, embedding_parts, sparse_parts, speed_parts
 
     o = o or Options()
     steps = [s for task in TASKS for s in task_part(task, o)]
     steps += [s for task in ABLATION_TASKS for s in ablation_part(task, o)]
     # the ablation's 1-epoch, up-to-3x checkpoint, timed like the peers (rows in the task's file)
     steps += [timed_elastic_step(t, o, "elastic-range3", f"ablation/{t}:train-elastic-range3") for t in RANGE3_TIMED_TASKS]
-    steps += sparse_parts(o) + speed_parts(o) + runtime_parts(o)
+    steps += sparse_parts(o) + speed_parts(o) + runtime_parts(o) + embedding_parts(o)
     names = [s.name for s in steps]
     assert len(names) == len(set(names)), "step names must be unique"
     return steps

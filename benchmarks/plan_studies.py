@@ -132,3 +132,18 @@ def speed_parts(o: Options) -> list[Step]:
                                                     "--data-dir", o.data_dir, THREADS, "--results", RESULTS),),
              rows=Rows("results/speed/sparse_512_accuracy.jsonl"), needs=("bbc:train-acc",), task="bbc", note=ONE_OFF),
     ]
+
+
+EMBEDDING_GRIDS = (  # (tasks, variants, speedups): STS-B over the whole grid, the costlier sets at fewer points
+    ("stsb", "tome,power,power-survivors,tome-from2", "1.5,2"),
+    ("mrpc,bbc", "tome,power", "1.5"),
+)
+
+
+def embedding_parts(o: Options) -> list[Step]:
+    """Issue 21: zero-shot quality of the shipped MiniLM's reduced sentence embeddings against counted FLOPs
+    (accuracy only: the machine was shared when it ran)."""
+    cmds = tuple(python("embeddings", "--data-dir", o.data_dir, "--tasks", tasks, "--variants", variants, "--speedups",
+                        speedups, "--threads", "1", "--batch-size", "64", "--results", RESULTS)
+                 for tasks, variants, speedups in EMBEDDING_GRIDS)
+    return [Step("embeddings/minilm", cmds, rows=Rows("results/embeddings/minilm.jsonl"), note=ONE_OFF)]

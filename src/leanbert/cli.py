@@ -517,6 +517,9 @@ def _graph_classifier(checkpoint, runtime, precision, graphs, max_length, limits
 from .elastic.command import elastic as _elastic_command  # noqa: E402  (its own module: one command, one file)
 
 app.command("elastic")(_elastic_command)
+from .embeddings.command import embed as _embed_command  # noqa: E402
+
+app.command("embed")(_embed_command)
 from .backbones.command import backbone_app  # noqa: E402
 
 app.add_typer(backbone_app, name="backbone")

@@ -31,6 +31,9 @@ PER_CALL_KWARG = "leanbert_config"  # model(**batch, leanbert_config=cfg) overri
 # model(**batch, leanbert_scores=[]) appends (scores (B, N), key_mask (B, N)) of every layer to the list: the
 # per-call state the elastic recipe's ranking distillation reads (layers that keep every token score too)
 SCORES_KWARG = "leanbert_scores"
+# model(**batch, leanbert_reductions=[]) appends (index, (hidden, mask, sizes) before, the same after) of every
+# reducing layer: what leaves the sequence there, which embeddings/pooling.py pools (sizes None: one token each)
+REDUCTIONS_KWARG = "leanbert_reductions"
 
 
 def find_encoder(model: torch.nn.Module):
@@ -232,6 +235,7 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     per_call = kwargs.pop(PER_CALL_KWARG, None)
     syntax_hops = kwargs.pop(syntax.KWARG, None)  # (B, N, N) parse distances: the syntax pattern's input
     record = kwargs.pop(SCORES_KWARG, None)
+    reductions = kwargs.pop(REDUCTIONS_KWARG, None)
     method = installed_method(self)
     if per_call is not None:
         from .config import ReductionConfig
@@ -275,12 +279,15 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
         if not reduces:  # scored for the record only: every token goes on
             hidden_states = backbone.feed_forward(layer, attended)
             continue
+        before = (attended, key_mask, sizes)
         if positions is None:
             attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
         else:
             attended, key_mask, sizes, positions = method.reduce_carrying(attended, positions, key_mask, scores, n_keep,
                                                                           index, sizes)
             bias = backbone.position_bias(self, positions)
+        if reductions is not None:
+            reductions.append((index, before, (attended, key_mask, sizes)))
         hidden_states = method.finish_layer(backbone.feed_forward(layer, attended), sizes)  # (B, N', D)
         use_sizes = sizes is not None and method.uses_sizes()
         mask = (proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes
