@@ -459,6 +459,9 @@ def serve(
 from .elastic.command import elastic as _elastic_command  # noqa: E402  (its own module: one command, one file)
 
 app.command("elastic")(_elastic_command)
+from .predict.command import predict as _predict_command  # noqa: E402
+
+app.command("predict")(_predict_command)
 from .backbones.command import backbone_app  # noqa: E402
 
 app.add_typer(backbone_app, name="backbone")
