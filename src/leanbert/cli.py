@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from . import checks
+from . import checks, progress
 from .errors import LeanbertError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
@@ -338,12 +338,14 @@ def evaluate(
     bench_batch_sizes: str = _BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = _BENCH_OPTIONS["bench_examples"],
     min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: str = _BENCH_OPTIONS["rounds"],
     warm_allocator: bool = _BENCH_OPTIONS["warm_allocator"], threads: Optional[int] = None,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars (off anyway when stderr is not a terminal)"),
 ):
     """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
     from .results import append
     from .runner import iter_rows, make_bench
 
     _set_threads(threads)
+    progress.set_quiet(quiet)
     timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
     user = _user_files(None, dev_file, test_file, text_col, text_pair_col, label_col, regression, max_length)
     if user is None and task == "custom":
@@ -374,12 +376,14 @@ def bench(
     repeats: int = typer.Option(1, help="measure everything this many times (spread)"),
     results: Optional[Path] = typer.Option(None, help="append JSON lines here", callback=_output_file),
     threads: Optional[int] = None,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars (off anyway when stderr is not a terminal)"),
 ):
     """Latency only: a method against both dense baselines on real text, threads pinned, environment recorded."""
     from .results import append, versions
     from .runner import configs_for, make_bench
 
     _set_threads(threads)
+    progress.set_quiet(quiet)
     import torch
 
     timing = _timing(batch_sizes, examples, min_run_time, rounds, warm_allocator)
@@ -387,7 +391,8 @@ def bench(
     for repeat in range(repeats):
         speed = make_bench(checkpoint, task, split, data_dir, max_length, timing)
         targets = checks.numbers(speedup, "speedup", unique=True)
-        for target, cfg in configs_for(method, targets, [], speed.model.config, speed.max_length):
+        configs = configs_for(method, targets, [], speed.model.config, speed.max_length)
+        for target, cfg in progress.bar(configs, desc=f"bench (repeat {repeat + 1} of {repeats})", unit="config"):
             row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method, "target_speedup": target,
                    "config": cfg.to_dict(), "run_id": run_id, "repeat": repeat, **speed.speedups(cfg),
                    "threads": torch.get_num_threads(), "versions": versions()}
@@ -441,9 +446,16 @@ def serve(
     checkpoint: str = typer.Argument(..., help="a fine-tuned model directory"),
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = 8000,
-    max_length: int = typer.Option(128, help="tokens per text (longer texts are truncated); ACC profiles are solved here"),
+    max_length: Optional[int] = typer.Option(None, help="tokens per text (longer texts are truncated); ACC profiles are "
+                                                        "solved here (default: the length it was fine-tuned at)"),
     max_texts: int = typer.Option(64, help="texts per request"),
     max_chars: int = typer.Option(20_000, help="characters per text"),
+    max_tokens: int = typer.Option(16_384, help="tokens per request after truncation"),
+    batching: bool = typer.Option(True, help="run concurrent requests together (off: one request per forward)"),
+    max_batch_texts: int = typer.Option(64, help="texts per batched forward"),
+    batch_wait_ms: float = typer.Option(5.0, help="how long the oldest request waits for others to join its batch"),
+    max_queue: int = typer.Option(256, help="requests waiting at most; more get 503"),
+    limit_concurrency: Optional[int] = typer.Option(1024, help="open connections at most; more get 503"),
     threads: Optional[int] = None,
 ):
     """Serve a saved classifier over HTTP: GET /health, POST /classify {"texts": [...], "speedup": 2}."""
@@ -451,9 +463,12 @@ def serve(
 
     _set_threads(threads)
     checks.in_range(port, 1, 65535, "port")  # before the model loads, not as an OverflowError after
-    if max_texts < 1 or max_chars < 1:
-        raise LeanbertError("--max-texts and --max-chars must be >= 1")
-    run(checkpoint, host, port, max_length, Limits(max_texts=max_texts, max_chars=max_chars))
+    if min(max_texts, max_chars, max_tokens, max_batch_texts, max_queue) < 1 or batch_wait_ms < 0:
+        raise LeanbertError("--max-texts, --max-chars, --max-tokens, --max-batch-texts and --max-queue must be >= 1; "
+                            "--batch-wait-ms >= 0")
+    options = dict(max_texts=max_batch_texts, max_wait=batch_wait_ms / 1000, max_queue=max_queue, batching=batching)
+    run(checkpoint, host, port, max_length, Limits(max_texts=max_texts, max_chars=max_chars, max_tokens=max_tokens),
+        options, limit_concurrency)
 
 
 from .elastic.command import elastic as _elastic_command  # noqa: E402  (its own module: one command, one file)

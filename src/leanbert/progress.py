@@ -23,7 +23,8 @@ def enabled() -> bool:
     return not _quiet and os.environ.get("LEANBERT_QUIET", "") in ("", "0") and sys.stderr.isatty()
 
 
-def bar(iterable=None, total: int | None = None, desc: str = "", unit: str = "it", disable: bool = False):
-    """A tqdm bar (rate and ETA included), silent unless `enabled()`."""
+def bar(iterable=None, total: int | None = None, desc: str = "", unit: str = "it", disable: bool = False,
+        leave: bool = True):
+    """A tqdm bar (rate and ETA included), silent unless `enabled()`; `leave=False` for inner bars."""
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable or not enabled(), file=sys.stderr,
-                dynamic_ncols=True, smoothing=0.1)
+                dynamic_ncols=True, smoothing=0.1, leave=leave)

@@ -54,10 +54,13 @@ class PredictJob:
 
 def run_predict(job: PredictJob) -> dict:
     """Predict every row of `job.input` into `job.output`; returns a summary (rows, seconds, texts per second)."""
+    import torch
     from accelerate import PartialState
 
     job.check()
-    state = PartialState()  # rank and world size under `accelerate launch`; one process otherwise
+    # rank and world size under `accelerate launch` (gloo on CPU: without cpu=True, a CPU-only launch would run
+    # N independent single processes); one process otherwise
+    state = PartialState(cpu=not torch.cuda.is_available())
     data = read_texts(job.input, job.text_col, job.text_pair_col)
     predictor = Predictor(job.checkpoint, job.max_length, job.speedup, state.device)
     chunks = math.ceil(len(data) / job.chunk_size)
