@@ -2,11 +2,14 @@
 
     python -m benchmarks.load_test --checkpoint runs/sst2/acc/best --task sst2 --speedups 1,2,3,4 \
         --data-dir ../shared/data/glue --out results/speed/serve.jsonl   # the plan's step speed/serve
+    python -m benchmarks.load_test --checkpoint runs/sst2/acc/best --task sst2 --clients 1,4,16 \
+        --batching off,on --seconds 20 --data-dir ../shared/data/glue --out results/speed/serve_batching.jsonl
 
-Starts the server as a subprocess pinned to one core (`taskset -c CORE`, one torch thread), waits for
-/health, then for each speedup sends real dev texts from `--clients` concurrent clients. Every loop is
-bounded: at most `--requests` requests and `--seconds` seconds per speedup; the server is stopped at the end.
-Only 127.0.0.1 is ever contacted.
+Starts the server as a subprocess pinned to one core (`taskset -c CORE`, one torch thread), once per
+`--batching` mode (off: one request per forward, as the server was; on: dynamic batching), waits for /health,
+then for each client count and speedup sends real dev texts from that many concurrent clients. Every loop is
+bounded: at most `--requests` requests and `--seconds` seconds per cell; each server is stopped after its
+cells. Only 127.0.0.1 is ever contacted. Clients run on the other cores (`--client-cores`).
 """
 from __future__ import annotations
 
@@ -66,7 +69,7 @@ def run_load(url: str, texts: list[str], speedup: float | None, texts_per_reques
     ms = np.array(latencies) * 1000
     return {"requests": len(latencies), "errors": errors, "seconds": round(wall, 2),
             "requests_per_s": round(len(latencies) / wall, 2), "texts_per_s": round(len(latencies) * texts_per_request / wall, 1),
-            "latency_ms": {f"p{q}": round(float(np.percentile(ms, q)), 1) for q in (50, 90, 99)}}
+            "latency_ms": {f"p{q}": round(float(np.percentile(ms, q)), 1) for q in (50, 90, 95, 99)}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,36 +78,49 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--task", default="sst2", help="whose dev texts are sent")
     ap.add_argument("--speedups", default="1,2,3,4")
     ap.add_argument("--texts-per-request", type=int, default=8)
-    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--clients", default="4", help="concurrent clients, one cell per count: e.g. 1,4,16")
+    ap.add_argument("--batching", default="on", help="server modes, one server each: off, on, or off,on")
     ap.add_argument("--requests", type=int, default=300, help="at most this many requests per speedup")
     ap.add_argument("--seconds", type=float, default=45.0, help="and at most this long per speedup")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--core", default="1", help="CPU core the server is pinned to")
+    ap.add_argument("--client-cores", default=None, help="CPU cores the clients are pinned to (default: not pinned)")
     ap.add_argument("--data-dir", default=None, help="glue_data directory (or LEANBERT_GLUE_DIR)")
     ap.add_argument("--out", type=Path, default=Path("results/speed/serve.jsonl"))
     return ap
 
 
-def main() -> None:
-    args = build_parser().parse_args()
-    data = load_task(args.task, args.data_dir, splits=("dev",))
-    texts = [e.text_a for e in data.split("dev")]
+def serve_and_measure(args, texts: list[str], batching: bool) -> None:
     url = f"http://{HOST}:{args.port}"
     leanbert = Path(sys.executable).with_name("leanbert")
     cmd = ["taskset", "-c", args.core, str(leanbert), "serve", args.checkpoint, "--host", HOST, "--port", str(args.port),
-           "--threads", "1"]
-    proc = subprocess.Popen(cmd, env=os.environ.copy())
+           "--threads", "1", "--batching" if batching else "--no-batching"]
+    proc = subprocess.Popen(cmd, env=os.environ.copy(), stderr=subprocess.DEVNULL)  # no access log in the output
     try:
         info = wait_healthy(url, proc)
-        for s in [float(x) for x in args.speedups.split(",")]:
-            stats = run_load(url, texts, s, args.texts_per_request, args.clients, args.requests, args.seconds)
-            row = {"checkpoint": args.checkpoint, "task": args.task, "speedup": s, "texts_per_request": args.texts_per_request,
-                   "clients": args.clients, "server_threads": 1, "max_length": info["max_length"], **stats}
-            print(row, flush=True)
-            append(args.out, row)
+        for clients in [int(c) for c in args.clients.split(",")]:
+            for s in [float(x) for x in args.speedups.split(",")]:
+                stats = run_load(url, texts, s, args.texts_per_request, clients, args.requests, args.seconds)
+                row = {"checkpoint": args.checkpoint, "task": args.task, "speedup": s, "batching": batching,
+                       "texts_per_request": args.texts_per_request, "clients": clients, "server_threads": 1,
+                       "max_length": info["max_length"], **stats}
+                print(row, flush=True)
+                append(args.out, row)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.terminate()  # SIGTERM: the server finishes what is queued, then exits
+        proc.wait(timeout=60)
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    if args.client_cores:
+        os.sched_setaffinity(0, {int(c) for c in args.client_cores.split(",")})
+    data = load_task(args.task, args.data_dir, splits=("dev",))
+    texts = [e.text_a for e in data.split("dev")]
+    for mode in args.batching.split(","):
+        if mode not in ("on", "off"):
+            raise SystemExit(f"--batching {args.batching}: use on, off, or off,on")
+        serve_and_measure(args, texts, mode == "on")
 
 
 if __name__ == "__main__":

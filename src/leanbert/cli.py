@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from . import checks
+from . import checks, progress
 from .errors import LeanbertError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
@@ -354,6 +354,7 @@ def evaluate(
     min_run_time: float = _BENCH_OPTIONS["min_run_time"], rounds: str = _BENCH_OPTIONS["rounds"],
     warm_allocator: bool = _BENCH_OPTIONS["warm_allocator"], threads: Optional[int] = None,
     runtime: str = _RUNTIME_OPTIONS["runtime"], precision: str = _RUNTIME_OPTIONS["precision"],
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars (off anyway when stderr is not a terminal)"),
 ):
     """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
     from .results import append
@@ -361,6 +362,7 @@ def evaluate(
 
     _set_threads(threads)
     rt = _runtime(runtime, precision)
+    progress.set_quiet(quiet)
     timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
     user = _user_files(None, dev_file, test_file, text_col, text_pair_col, label_col, regression, max_length)
     if user is None and task == "custom":
@@ -393,6 +395,7 @@ def bench(
     results: Optional[Path] = typer.Option(None, help="append JSON lines here", callback=_output_file),
     threads: Optional[int] = None,
     runtime: str = _RUNTIME_OPTIONS["runtime"], precision: str = _RUNTIME_OPTIONS["precision"],
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars (off anyway when stderr is not a terminal)"),
 ):
     """Latency only: a method against both dense baselines on real text, threads pinned, environment recorded
     (another --runtime or --precision: against dense fp32 PyTorch with dynamic padding)."""
@@ -400,6 +403,7 @@ def bench(
     from .runner import configs_for, make_bench
 
     _set_threads(threads)
+    progress.set_quiet(quiet)
     import torch
 
     timing, rt = _timing(batch_sizes, examples, min_run_time, rounds, warm_allocator), _runtime(runtime, precision)
@@ -407,7 +411,8 @@ def bench(
     for repeat in range(repeats):
         speed = (make_bench if rt is None else rt.bench)(checkpoint, task, split, data_dir, max_length, timing)
         targets = checks.numbers(speedup, "speedup", unique=True)
-        for target, cfg in configs_for(method, targets, [], speed.model.config, speed.max_length):
+        configs = configs_for(method, targets, [], speed.model.config, speed.max_length)
+        for target, cfg in progress.bar(configs, desc=f"bench (repeat {repeat + 1} of {repeats})", unit="config"):
             timed = speed.speedups(cfg) if rt is None else rt.time(speed, cfg)
             row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method if cfg else "dense",
                    "target_speedup": target, "config": cfg.to_dict() if cfg else {}, "run_id": run_id, "repeat": repeat, **timed,
@@ -480,9 +485,16 @@ def serve(
     checkpoint: str = typer.Argument(..., help="a fine-tuned model directory"),
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = 8000,
-    max_length: int = typer.Option(128, help="tokens per text (longer texts are truncated); ACC profiles are solved here"),
+    max_length: Optional[int] = typer.Option(None, help="tokens per text (longer texts are truncated); ACC profiles are "
+                                                        "solved here (default: the length it was fine-tuned at)"),
     max_texts: int = typer.Option(64, help="texts per request"),
     max_chars: int = typer.Option(20_000, help="characters per text"),
+    max_tokens: int = typer.Option(16_384, help="tokens per request after truncation"),
+    batching: bool = typer.Option(True, help="run concurrent requests together (off: one request per forward)"),
+    max_batch_texts: int = typer.Option(64, help="texts per batched forward"),
+    batch_wait_ms: float = typer.Option(5.0, help="how long the oldest request waits for others to join its batch"),
+    max_queue: int = typer.Option(256, help="requests waiting at most; more get 503"),
+    limit_concurrency: Optional[int] = typer.Option(1024, help="open connections at most; more get 503"),
     threads: Optional[int] = None,
     runtime: str = typer.Option("torch", help="torch, or onnxruntime / onnxruntime-fused: exported graphs, one per profile"),
     precision: str = typer.Option("fp32", help="onnxruntime without --graph: the precision of the graph exported at start"),
@@ -493,11 +505,13 @@ def serve(
 
     _set_threads(threads)
     checks.in_range(port, 1, 65535, "port")  # before the model loads, not as an OverflowError after
-    if max_texts < 1 or max_chars < 1:
-        raise LeanbertError("--max-texts and --max-chars must be >= 1")
-    limits = Limits(max_texts=max_texts, max_chars=max_chars)
-    run(checkpoint, host, port, max_length, limits, _graph_classifier(checkpoint, runtime, precision, graph, max_length,
-                                                                      limits, threads))
+    if min(max_texts, max_chars, max_tokens, max_batch_texts, max_queue) < 1 or batch_wait_ms < 0:
+        raise LeanbertError("--max-texts, --max-chars, --max-tokens, --max-batch-texts and --max-queue must be >= 1; "
+                            "--batch-wait-ms >= 0")
+    options = dict(max_texts=max_batch_texts, max_wait=batch_wait_ms / 1000, max_queue=max_queue, batching=batching)
+    limits = Limits(max_texts=max_texts, max_chars=max_chars, max_tokens=max_tokens)
+    graphs = _graph_classifier(checkpoint, runtime, precision, graph, max_length, limits, threads)
+    run(checkpoint, host, port, max_length, limits, options, limit_concurrency, classifier=graphs)
 
 
 def _graph_classifier(checkpoint, runtime, precision, graphs, max_length, limits, threads):
@@ -509,9 +523,11 @@ def _graph_classifier(checkpoint, runtime, precision, graphs, max_length, limits
         return None
     if graphs and precision != "fp32":
         raise LeanbertError("--precision: --graph files keep the precision they were exported with (leanbert export --quantize)")
+    from .predict.model import DEFAULT_LENGTH, trained_length
     from .runtimes.serving import GraphClassifier
 
-    return GraphClassifier(checkpoint, graphs, max_length, limits, runtime, precision, threads)
+    length = max_length or trained_length(checkpoint) or DEFAULT_LENGTH
+    return GraphClassifier(checkpoint, graphs, length, limits, runtime, precision, threads)
 
 
 from .elastic.command import elastic as _elastic_command  # noqa: E402  (its own module: one command, one file)
@@ -520,6 +536,9 @@ app.command("elastic")(_elastic_command)
 from .embeddings.command import embed as _embed_command  # noqa: E402
 
 app.command("embed")(_embed_command)
+from .predict.command import predict as _predict_command  # noqa: E402
+
+app.command("predict")(_predict_command)
 from .backbones.command import backbone_app  # noqa: E402
 
 app.add_typer(backbone_app, name="backbone")

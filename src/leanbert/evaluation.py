@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import progress
 from .api import current_config
 from .batching import EncodedDataset, eval_loader
 from .errors import ConfigError, LeanbertError
@@ -28,7 +29,8 @@ def predict(model, tokenizer, ds: EncodedDataset, spec: TaskSpec, batch_size: in
         accelerator = None
     extra = {} if leanbert_config is None else {"leanbert_config": leanbert_config}
     preds, labels = [], []
-    for batch in loader:
+    for batch in progress.bar(loader, desc="scoring", unit="batch", leave=False, disable=accelerator is not None
+                              and not accelerator.is_main_process):
         y = batch.pop("labels", None)
         logits = check_finite(model(**batch, **extra).logits)  # (B, C)
         p = logits.squeeze(-1) if spec.is_regression else logits.argmax(dim=-1)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import syntax
+from . import progress, syntax
 from .backbones import for_model
 from .api import applied, current_config, remove
 from .batching import check_max_length, encode
@@ -147,7 +147,7 @@ def iter_rows(checkpoint, task, split="dev", data_dir=None, method="dense", spee
         dense_score = evaluate(model, tokenizer, ds, spec)["score"]
     if any(uses_syntax(cfg) for _, cfg in pairs):  # after the dense score: parses are inputs of patterned models only
         syntax.attach(ds, tokenizer, n0)
-    for target, cfg in pairs:
+    for target, cfg in progress.bar(pairs, desc=f"evaluate {spec.name}", unit="config"):
         if runtime is None:
             with applied(model, cfg):
                 result = score_config(model, tokenizer, ds, spec, cfg)

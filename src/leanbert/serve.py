@@ -11,6 +11,7 @@ malformed JSON or wrong types get FastAPI's 422. Texts longer than the serving l
 (standard for BERT classifiers), and the response says which were.
 """
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -29,11 +30,15 @@ from .models import load_classifier, load_tokenizer
 from .schedule import max_speedup, predicted_speedup, solve_fractions
 
 
+PROFILE_CACHE = 256  # solved ACC profiles kept
+
+
 @dataclass(frozen=True)
 class Limits:
     max_texts: int = 64  # texts per request
     max_chars: int = 20_000  # characters per text, before tokenisation
     max_body_bytes: int = 2_000_000
+    max_tokens: int = 16_384  # per request, after truncation: bounds how long one request holds the model
 
 
 class RequestError(LeanbertError):
@@ -68,7 +73,7 @@ class Classifier:
     def info(self) -> dict:
         return {"status": "ok", "max_length": self.max_length, "labels": None if self.regression else self.labels,
                 "config": self.saved.to_dict() if self.saved else None, "speedup_adjustable": self.adjustable,
-                "max_speedup": round(self.max_speedup, 3), "limits": self.limits.__dict__}
+                "max_speedup": math.floor(self.max_speedup * 1000) / 1000, "limits": self.limits.__dict__}
 
     def config_for(self, speedup: float | None):
         """The config a request runs: the saved one, or (ACC) the profile for `speedup`, cached."""
@@ -87,6 +92,8 @@ class Classifier:
                 fractions = solve_fractions(speedup, n0=self.max_length, **self.shape)
             except ConfigError as e:
                 raise RequestError(f"{e} (allowed: 1 to {self.max_speedup:.2f})") from None
+            if len(self._profiles) >= PROFILE_CACHE:  # distinct speedups are unbounded: forget the oldest
+                self._profiles.pop(next(iter(self._profiles)), None)
             self._profiles[speedup] = ACCConfig(keep_fractions=fractions, score=self.saved.score)
         return self._profiles[speedup]
 
@@ -104,30 +111,52 @@ class Classifier:
                                        f"{self.limits.max_chars}", 413)
                 if not t.strip():
                     raise RequestError(f"invalid field '{field}[{i}]': empty or whitespace-only text")
-
-    def forward(self, batch: dict, config) -> torch.Tensor:
-        """Logits of one tokenised batch under `config` (runtimes.serving serves exported graphs instead)."""
-        kwargs = {"leanbert_config": config} if config is not None else {}
-        return self.model(**batch, **kwargs).logits
+                if not t.isascii():
+                    _check_unicode(t, f"{field}[{i}]")
 
     def predict(self, texts: list[str], pairs: list[str] | None = None, speedup: float | None = None) -> dict:
+        """One request on its own (the server batches requests together: batcher.py)."""
         self.check(texts, pairs)
         config = self.config_for(speedup)
+        features, truncated = self.encode(texts, pairs)
+        batch = self.tokenizer.pad(features, return_tensors="pt")
+        logits, ms = self.forward(batch, config)
+        return self.respond(logits, config, batch["input_ids"].shape[1], speedup, ms, truncated)
+
+    def encode(self, texts: list[str], pairs: list[str] | None) -> tuple[list[dict], list[bool]]:
+        """Token ids per text (truncated to the serving length) and which were truncated; a request over the
+        token budget is refused before it can hold the model for long (413)."""
         full = self.tokenizer(texts, pairs, truncation=False)["input_ids"]
-        batch = self.tokenizer(texts, pairs, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
-        n0 = batch["input_ids"].shape[1]
+        enc = self.tokenizer(texts, pairs, truncation=True, max_length=self.max_length)
+        tokens = sum(len(ids) for ids in enc["input_ids"])
+        if tokens > self.limits.max_tokens:
+            raise RequestError(f"invalid field 'texts': {tokens} tokens after truncation, at most "
+                               f"{self.limits.max_tokens} per request", 413)
+        keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
+        features = [{k: enc[k][i] for k in keys} for i in range(len(texts))]
+        return features, [len(ids) > self.max_length for ids in full]
+
+    def forward(self, batch, config) -> tuple[torch.Tensor, float]:
+        """Logits (B, labels) and model milliseconds; one forward at a time."""
         start = time.perf_counter()
         with self._lock, torch.inference_mode():
             try:  # a model that computes NaN/inf is the server's fault: a JSON 500 naming it, never null probabilities
-                logits = check_finite(self.forward(batch, config))  # (B, labels)
+                logits = check_finite(self.run_model(batch, config))  # (B, labels)
             except LeanbertError as e:
                 raise RequestError(str(e), 500) from None
-        out = {"speedup": speedup, "milliseconds": round(1000 * (time.perf_counter() - start), 2),
-               "truncated": [len(ids) > self.max_length for ids in full]}
+        return logits, round(1000 * (time.perf_counter() - start), 2)
+
+    def run_model(self, batch: dict, config) -> torch.Tensor:
+        """Logits of one tokenised batch under `config` (runtimes.serving runs exported graphs instead)."""
+        kwargs = {"leanbert_config": config} if config is not None else {}
+        return self.model(**batch, **kwargs).logits
+
+    def respond(self, logits, config, n0: int, speedup, ms: float, truncated: list[bool]) -> dict:
+        out = {"speedup": speedup, "milliseconds": ms, "truncated": truncated}
         if config is not None:
             plan = build_method(config).plan(n0)
-            speedup = predicted_speedup(plan, n0, self.shape["hidden"], self.shape["ffn"])
-            out.update(keep_counts=plan, predicted_speedup=round(speedup, 3))
+            predicted = predicted_speedup(plan, n0, self.shape["hidden"], self.shape["ffn"])
+            out.update(keep_counts=plan, predicted_speedup=round(predicted, 3))
         if self.regression:
             out["values"] = logits[:, 0].tolist()
         else:
@@ -137,51 +166,52 @@ class Classifier:
         return out
 
 
-def create_app(classifier: Classifier):
-    """The FastAPI app: GET /health, POST /classify."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, ConfigDict
-
-    class ClassifyRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        texts: list[str]
-        text_pairs: list[str] | None = None
-        speedup: float | None = None
-
-    app = FastAPI(title="leanbert", summary="BERT classifier with adjustable token reduction")
-
-    @app.middleware("http")
-    async def bound_body(request: Request, call_next):
-        declared = request.headers.get("content-length")
-        too_big = declared is not None and declared.isdigit() and int(declared) > classifier.limits.max_body_bytes
-        if not too_big and request.method == "POST":
-            too_big = len(await request.body()) > classifier.limits.max_body_bytes  # chunked bodies have no length
-        if too_big:
-            return JSONResponse({"detail": f"request body larger than {classifier.limits.max_body_bytes} bytes"}, 413)
-        return await call_next(request)
-
-    @app.exception_handler(RequestError)
-    async def bad_request(request: Request, exc: RequestError):
-        return JSONResponse({"detail": str(exc)}, exc.status)
-
-    @app.get("/health")
-    def health() -> dict:
-        return classifier.info()
-
-    @app.post("/classify")
-    def classify(req: ClassifyRequest) -> dict:
-        return classifier.predict(req.texts, req.text_pairs, req.speedup)
-
-    return app
+def _check_unicode(text: str, field: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800") would be a TypeError inside the tokenizer
+        raise RequestError(f"invalid field '{field}': an unpaired surrogate, not valid Unicode text") from None
 
 
-def serve(checkpoint, host: str = "127.0.0.1", port: int = 8000, max_length: int = 128, limits: Limits = Limits(),
+def create_app(classifier: Classifier, **options):
+    """The FastAPI app (serve_app.py): GET /health, POST /classify, requests batched together under load."""
+    from .serve_app import create_app as make
+
+    return make(classifier, **options)
+
+
+def serve(checkpoint, host: str = "127.0.0.1", port: int = 8000, max_length: int | None = None,
+          limits: Limits = Limits(), batching: dict | None = None, limit_concurrency: int | None = None,
           classifier: Classifier | None = None) -> None:
-    """Serve `checkpoint` in PyTorch, or the given `classifier` (e.g. runtimes.serving.GraphClassifier)."""
+    """Run the server until SIGINT/SIGTERM; then in-flight and queued requests finish (up to 30 s) first.
+    `max_length` None: the length the checkpoint was fine-tuned at. `batching`: Batcher's options."""
     try:
         import uvicorn
     except ImportError:
         raise LeanbertError("serving needs the deploy extra: pip install 'leanbert[deploy]'") from None
-    app = create_app(classifier or Classifier(checkpoint, max_length, limits))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    from .batcher import Batcher
+    from .predict.model import DEFAULT_LENGTH, trained_length
+
+    # `classifier`: another forward for the same checkpoint (runtimes.serving.GraphClassifier: exported graphs)
+    classifier = classifier or Classifier(checkpoint, max_length or trained_length(checkpoint) or DEFAULT_LENGTH, limits)
+    app = create_app(classifier, batcher=Batcher(classifier, **(batching or {})))
+    _announce(checkpoint, host, port, classifier)
+    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limit_concurrency,
+                timeout_keep_alive=5, timeout_graceful_shutdown=30)
+
+
+def _announce(checkpoint, host: str, port: int, classifier: Classifier) -> None:
+    import ipaddress
+    import logging
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    print(f"leanbert serve: {checkpoint} at http://{host}:{port} (max_length {classifier.max_length}); "
+          f"access log on stderr", file=sys.stderr, flush=True)
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        print(f"warning: listening on {host}, beyond this machine; set LEANBERT_API_KEY to require an "
+              "x-api-key header, and put TLS in front", file=sys.stderr, flush=True)

@@ -72,6 +72,6 @@ class GraphClassifier(Classifier):
             raise RequestError(f"invalid field 'speedup': {speedup:g} is beyond this server's graphs (speedups {offered})")
         return min(fits, key=lambda g: g[0])[1]
 
-    def forward(self, batch: dict, config):
+    def run_model(self, batch: dict, config):
         runner = next(r for _, c, r in self.graphs if c is config)
         return runner.predict(batch)

@@ -1,0 +1,175 @@
+"""`leanbert serve` under load: concurrent requests batched, a bounded queue (503), graceful shutdown, /health
+at once, chunked bodies stopped at the limit, short error bodies."""
+import asyncio
+import threading
+import time
+
+import pytest
+import torch
+
+import leanbert
+from leanbert.batcher import Batcher
+from leanbert.serve import Classifier, Limits, RequestError
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from leanbert.serve_app import create_app  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def classifier(tiny_model_dir):
+    model = leanbert.from_pretrained(tiny_model_dir)
+    leanbert.apply(model, leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0)))
+    model.save_pretrained(tiny_model_dir)
+    return Classifier(tiny_model_dir, max_length=32, limits=Limits(max_texts=8))
+
+
+def busy(batcher):
+    """Hold the model (its lock) with one request the worker has already taken: what is submitted next queues."""
+    batcher.submit(batcher.prepare(["good"], None, None))
+    until(lambda: batcher.queued() == 0)
+
+
+def until(condition, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def held(batcher, jobs):
+    """Submit `jobs` while the model is busy, so they queue up together, then let it go."""
+    with batcher.classifier._lock:
+        busy(batcher)
+        futures = [batcher.submit(j) for j in jobs]
+    return [f.result(timeout=60) for f in futures]
+
+
+def test_queued_requests_run_as_one_batch_and_equal_their_solo_answers(classifier):
+    batcher = Batcher(classifier, max_wait=0.2)
+    requests = [["good movie"], ["bad film", "the plot was fine"], ["very nice"]]
+    solo = [classifier.predict(texts) for texts in requests]
+    answers = held(batcher, [batcher.prepare(t, None, None) for t in requests])
+    assert [a["batch"] for a in answers] == [{"requests": 3, "texts": 4}] * 3
+    for got, alone in zip(answers, solo):
+        torch.testing.assert_close(torch.tensor(got["probabilities"]), torch.tensor(alone["probabilities"]), atol=1e-5,
+                                   rtol=0)
+
+
+def test_speedups_and_lengths_are_batched_apart(classifier):
+    batcher = Batcher(classifier, max_wait=0.2)
+    long = " ".join(["good movie"] * 12)
+    jobs = [batcher.prepare(["good"], None, 2.0), batcher.prepare(["bad"], None, 1.5),
+            batcher.prepare(["nice"], None, 2.0), batcher.prepare([long], None, 2.0)]
+    sizes = [a["batch"]["requests"] for a in held(batcher, jobs)]
+    assert sizes == [2, 1, 2, 1]
+
+
+def test_no_batching_runs_one_request_per_forward(classifier):
+    batcher = Batcher(classifier, batching=False)
+    answers = held(batcher, [batcher.prepare(["good"], None, None) for _ in range(3)])
+    assert [a["batch"]["requests"] for a in answers] == [1, 1, 1]
+
+
+def test_a_full_queue_answers_503_and_shutdown_finishes_queued_work(classifier):
+    batcher = Batcher(classifier, max_queue=2, max_wait=0)
+    with classifier._lock:
+        busy(batcher)
+        futures = [batcher.submit(batcher.prepare(["good"], None, None)) for _ in range(2)]
+        with pytest.raises(RequestError, match="server busy: 2 requests queued") as full:
+            batcher.submit(batcher.prepare(["good"], None, None))
+        assert full.value.status == 503
+        closing = threading.Thread(target=batcher.close)
+        closing.start()
+        with pytest.raises(RequestError, match="shutting down"):
+            batcher.submit(batcher.prepare(["good"], None, None))
+    closing.join(60)
+    assert not closing.is_alive() and all(len(f.result(timeout=0)["labels"]) == 1 for f in futures)
+
+
+def test_health_answers_while_many_requests_wait_for_the_model(classifier):
+    client = TestClient(create_app(classifier))
+    results = []
+    with classifier._lock:  # the model is busy for as long as this test says
+        posts = [threading.Thread(target=lambda: results.append(client.post("/classify", json={"texts": ["good"]})))
+                 for _ in range(50)]
+        for t in posts:
+            t.start()
+        health = []
+        probe = threading.Thread(target=lambda: health.append(client.get("/health").json()))
+        probe.start()
+        probe.join(60)
+        assert health and health[0]["status"] == "ok"  # answered with the model still held
+    for t in posts:
+        t.join(60)
+    assert len(results) == 50 and {r.status_code for r in results} == {200}
+
+
+def test_queue_limit_reaches_http_as_503_with_retry_after(classifier):
+    client = TestClient(create_app(classifier, batcher=Batcher(classifier, max_queue=1, batching=False)))
+    with classifier._lock:  # one request held by the worker, one queued: the queue is full
+        first = [threading.Thread(target=lambda: client.post("/classify", json={"texts": ["good"]})) for _ in range(2)]
+        for t in first:
+            t.start()
+        until(lambda: client.get("/health").json()["queued"] >= 1)
+        response = client.post("/classify", json={"texts": ["bad"]})
+    for t in first:
+        t.join(60)
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert "server busy" in response.json()["detail"]
+
+
+def test_a_chunked_body_is_counted_while_it_streams_and_stopped_at_the_limit(tiny_model_dir):
+    app = create_app(Classifier(tiny_model_dir, max_length=32, limits=Limits(max_body_bytes=1000)))
+    pulled, sent = [], []
+
+    async def receive():
+        pulled.append(1)
+        return {"type": "http.request", "body": b"x" * 400, "more_body": len(pulled) < 10_000}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/classify", "raw_path": b"/classify", "query_string": b"", "root_path": "",
+             "headers": [(b"transfer-encoding", b"chunked"), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000)}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413 and len(pulled) <= 4  # 3 chunks pass the 1000-byte limit: reading stops
+
+
+@pytest.mark.parametrize("payload, status, words", [
+    (b'{"texts": ["' + b"a" * 5000 + b'", 3]}', 422, "invalid field 'texts.1'"),
+    (b'{"texts": ["\\ud800"]}', 400, "texts[0]"),
+    (b'{"texts": ["good"] * 2}', 422, "invalid field 'body'"),
+])
+def test_errors_are_short_and_name_the_field(classifier, payload, status, words):
+    response = TestClient(create_app(classifier)).post("/classify", content=payload,
+                                                       headers={"content-type": "application/json"})
+    assert response.status_code == status and words in response.json()["detail"], response.text
+    assert len(response.content) < 400 and response.headers["x-request-id"]
+
+
+def test_token_budget_bounds_one_request(tiny_model_dir):
+    c = Classifier(tiny_model_dir, max_length=32, limits=Limits(max_tokens=40))
+    with pytest.raises(RequestError, match="tokens after truncation, at most 40") as too_many:
+        Batcher(c).prepare(["good movie " * 20, "bad film " * 20], None, None)
+    assert too_many.value.status == 413
+
+
+def test_api_key_guards_classify_and_health_reports_max_speedup_rounded_down(classifier):
+    client = TestClient(create_app(classifier, api_key="s3cret"))
+    assert client.post("/classify", json={"texts": ["good"]}).status_code == 401
+    ok = client.post("/classify", json={"texts": ["good"]}, headers={"x-api-key": "s3cret"})
+    assert ok.status_code == 200 and client.get("/docs").status_code == 404
+    advertised = client.get("/health").json()["max_speedup"]
+    assert advertised <= classifier.max_speedup and classifier.config_for(advertised) is not None
