@@ -26,6 +26,8 @@ def run_demo(output_dir: Path) -> list[dict]:
                               max_length=DEMO_LENGTH, max_train_examples=800, acc_speedups=(1.0, 4.0)))
     else:
         typer.echo(f"reusing the fine-tuned checkpoint in {best}")
+    typer.echo(f"calibrating the timer, then scoring and timing {len(DEMO_SPEEDUPS)} speedups on the BBC test split "
+               "(a few minutes; progress bars below on a terminal)...")
     bench = _bench(best)
     rows = evaluate_rows(best, "bbc", "test", method="acc", speedups=DEMO_SPEEDUPS, max_length=DEMO_LENGTH, bench=bench)
     (output_dir / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
