@@ -21,16 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils import benchmark
 
-from leanbert import banded, patch, patterns
-from leanbert.api import applied
-from leanbert.batching import EncodedDataset
-from leanbert.bench import make_batches, sample_dataset, time_batches
-from leanbert.config import ACCConfig, SparseConfig
-from leanbert.flops import encoder_flops
+from leanbert.core import banded, patterns
+from leanbert.engine import patch
+from leanbert.engine.api import applied
+from leanbert.data.batching import EncodedDataset
+from leanbert.measure.bench import make_batches, sample_dataset, time_batches
+from leanbert.engine.config import ACCConfig, SparseConfig
+from leanbert.measure.flops import encoder_flops
 from leanbert.methods import build_method
-from leanbert.results import append
-from leanbert.runner import load_split
-from leanbert.schedule import solve_fractions
+from leanbert.report.results import append
+from leanbert.measure.runner import load_split
+from leanbert.core.schedule import solve_fractions
 
 
 def seconds(fn, min_run_time: float) -> float:

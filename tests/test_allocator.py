@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from leanbert import allocator
+from leanbert.measure import allocator
 
 # A fresh process, so the switch made by other tests in this one does not decide the "before" half.
 PROBE = r"""
 import resource, torch
-from leanbert import allocator
+from leanbert.measure import allocator
 
 def faults_of_fresh_tensors(n=4, mib=64):
     for _ in range(2):  # warm-up: the heap grows once (twice: a small object may land above the first block)

@@ -8,9 +8,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
 from conftest import make_batch, tiny_model
-from leanbert import banded, patterns
+from leanbert.core import banded, patterns
 from leanbert.errors import ConfigError
-from leanbert.flops import encoder_flops, head_flops
+from leanbert.measure.flops import encoder_flops, head_flops
 from leanbert.methods import build_method
 
 

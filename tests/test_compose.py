@@ -6,11 +6,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
 from conftest import make_batch, tiny_model
-from leanbert.banded import Band
-from leanbert.config import config_from_dict
+from leanbert.core.banded import Band
+from leanbert.engine.config import config_from_dict
 from leanbert.errors import ConfigError
-from leanbert.export import exportable_config
-from leanbert.flops import encoder_flops, head_flops
+from leanbert.deploy.export import exportable_config
+from leanbert.measure.flops import encoder_flops, head_flops
 from leanbert.methods import build_method
 
 ACC = dict(keep_fractions=(0.75, 0.5, 0.4))
@@ -76,7 +76,7 @@ def test_bad_compositions_are_refused_by_field():
 
 @pytest.mark.parametrize("global_first", [True, False])
 def test_banded_scoring_attention_equals_the_masked_one(global_first):
-    from leanbert import patch
+    from leanbert.engine import patch
 
     model = tiny_model(max_position_embeddings=256)
     ids, mask = make_batch(3, 150)

@@ -4,7 +4,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
-from leanbert.flops import encoder_flops, head_flops
+from leanbert.measure.flops import encoder_flops, head_flops
 from leanbert.methods import build_method
 from conftest import make_batch, tiny_model
 

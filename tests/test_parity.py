@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import leanbert
-from leanbert import patch, scoring
+from leanbert.engine import patch
+from leanbert.core import scoring
 from leanbert.methods import METHODS
 from conftest import make_batch, tiny_model
 
@@ -22,7 +23,7 @@ def test_no_reduction_equals_hf(method, impl, padded, batch):
     model = tiny_model(impl)
     ids, mask = make_batch(batch, 12, padded)
     reference = model(input_ids=ids, attention_mask=mask).logits
-    cfg = leanbert.config.CONFIG_CLASSES[method](**NO_REDUCTION[method])
+    cfg = leanbert.engine.config.CONFIG_CLASSES[method](**NO_REDUCTION[method])
     leanbert.apply(model, cfg)
     assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, reference)
 

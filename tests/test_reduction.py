@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import leanbert
-from leanbert import patch
-from leanbert.config import ConfigError
+from leanbert.engine import patch
+from leanbert.engine.config import ConfigError
 from conftest import make_batch, tiny_model
 
 
@@ -55,7 +55,7 @@ def test_cls_kept_order_preserved_and_padding_never_beats_real_tokens():
     original_reduce = method.reduce
 
     def spy(hidden, key_mask, scores, n_keep, index=0, sizes=None):
-        from leanbert.scoring import select_keep_indices
+        from leanbert.core.scoring import select_keep_indices
 
         captured["idx"] = select_keep_indices(scores, n_keep)
         captured["real"] = key_mask.clone()

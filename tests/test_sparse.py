@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import leanbert
-from leanbert import patterns
+from leanbert.core import patterns
 from leanbert.methods import build_method
 from conftest import make_batch, tiny_model
 
@@ -44,7 +44,7 @@ def test_sparse_layer_equals_hand_masked_attention():
     logits = (q @ k.transpose(2, 3) * sa.scaling).masked_fill(~allowed[:, None], float("-inf"))
     ctx = (logits.softmax(-1) @ v).transpose(1, 2).reshape(1, 6, 32)
     expected = layer.feed_forward_chunk(layer.attention.output(ctx, h))
-    from leanbert import patch
+    from leanbert.engine import patch
 
     got = layer(h, patch.pair_mask(model.config, allowed, h.dtype))
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

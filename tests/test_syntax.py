@@ -6,10 +6,11 @@ import pytest
 import torch
 
 import leanbert
-from leanbert import patterns, syntax
-from leanbert.batching import encode, make_collate
-from leanbert.config import ACCConfig, SparseConfig
-from leanbert.data import Example
+from leanbert.core import patterns
+from leanbert.data import syntax
+from leanbert.data.batching import encode, make_collate
+from leanbert.engine.config import ACCConfig, SparseConfig
+from leanbert.data.datasets import Example
 from leanbert.errors import ConfigError
 
 from conftest import tiny_model
@@ -67,7 +68,7 @@ def test_config_validation():
         SparseConfig.for_layers(3, syntax_hops=-1)
     with pytest.raises(ConfigError, match="pattern"):  # composing with reduction would misalign the parse
         ACCConfig(keep_fractions=(1.0, 0.5, 0.5), pattern=cfg)
-    assert leanbert.config.config_from_dict(cfg.to_dict()) == cfg
+    assert leanbert.engine.config.config_from_dict(cfg.to_dict()) == cfg
 
 
 class FakeParser:

@@ -3,8 +3,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
-from leanbert import merging, patch
-from leanbert.flops import encoder_flops, head_flops
+from leanbert.core import merging
+from leanbert.engine import patch
+from leanbert.measure.flops import encoder_flops, head_flops
 from leanbert.methods import build_method
 from conftest import make_batch, tiny_model
 

@@ -9,8 +9,8 @@ from typing import Optional
 
 import typer
 
-from . import checks
-from .errors import LeanbertError
+from .. import checks
+from ..errors import LeanbertError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Cheaper BERT encoders: token reduction and sparse attention, measured honestly.")
@@ -21,7 +21,7 @@ def _user_files(train_file, dev_file, test_file, text_col, text_pair_col, label_
     files = {k: v for k, v in (("train", train_file), ("dev", dev_file), ("test", test_file)) if v}
     if not files:
         return None
-    from .data import UserFiles
+    from ..data.datasets import UserFiles
 
     return UserFiles(files, text_col, label_col, text_pair_col, regression, max_length or 128)
 
@@ -59,7 +59,7 @@ def _timing(bench_batch_sizes: str, bench_examples: str, min_run_time: float, ro
         raise LeanbertError(f"--rounds {rounds}: need one count >= 1, or one per timed batch size ({len(sizes)})")
     if min_run_time <= 0:
         raise LeanbertError(f"--min-run-time {min_run_time}: need a positive number of seconds")
-    from .bench import Timing
+    from ..measure.bench import Timing
 
     return Timing(dict(zip(sizes, counts)), min_run_time, dict(zip(sizes, per_size)), warm_allocator)
 
@@ -98,7 +98,7 @@ def finetune(
     threads: Optional[int] = typer.Option(None, help="torch threads (default: torch's choice)"),
 ):
     """Fine-tune a backbone on a task; keeps the best dev checkpoint in OUTPUT_DIR/best."""
-    from .train import FinetuneArgs, finetune as run
+    from ..training.train import FinetuneArgs, finetune as run
 
     _set_threads(threads)
     if method not in ("dense", "acc"):
@@ -122,8 +122,8 @@ def _reduction_pipeline(task, dense, output_dir, data_dir, retention_lambda, lr_
                         dense_epochs=3.0, dense_lr=5e-5):
     from dataclasses import replace
 
-    from .pipeline import reduction_defaults, reduction_pipeline
-    from .train import FinetuneArgs, finetune
+    from ..methods.power.pipeline import reduction_defaults, reduction_pipeline
+    from ..training.train import FinetuneArgs, finetune
 
     _set_threads(threads)
     retention_lambda, lr_soft, batch_size = reduction_defaults(task, retention_lambda, lr_soft, batch_size)
@@ -213,8 +213,8 @@ def ltp(
     max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
 ):
     """LTP peer: learn per-layer thresholds (soft stage), then fine-tune with hard threshold pruning."""
-    from .pipeline import ltp_pipeline
-    from .train import FinetuneArgs
+    from ..methods.power.pipeline import ltp_pipeline
+    from ..training.train import FinetuneArgs
 
     _set_threads(threads)
     if not temperature > 0 or not ltp_lambda >= 0:
@@ -242,8 +242,8 @@ def learn_band(
 ):
     """Learned neighbour degrees: learn a band width per layer and head (soft band, density penalty, annealed
     temperature), then fine-tune with the hard bands. --lambda moves along the accuracy/sparsity curve."""
-    from .pipeline import learned_band_pipeline
-    from .train import FinetuneArgs
+    from ..methods.power.pipeline import learned_band_pipeline
+    from ..training.train import FinetuneArgs
 
     _set_threads(threads)
     temps = checks.numbers(temperature, "temperature")
@@ -278,12 +278,12 @@ def lat(
 ):
     """LAT peer: LengthDrop fine-tuning (sandwich rule, in-place distillation), then an evolutionary search of
     per-layer lengths; one config per target FLOPs reduction, evaluated on the full dev split."""
-    from .config import PowerConfig
-    from .pipeline import lat_pipeline
-    from .recipes import eval_split
-    from .results import append
-    from .runner import evaluate_rows, make_bench
-    from .train import FinetuneArgs
+    from ..engine.config import PowerConfig
+    from ..methods.power.pipeline import lat_pipeline
+    from ..training.recipes import eval_split
+    from ..report.results import append
+    from ..measure.runner import evaluate_rows, make_bench
+    from ..training.train import FinetuneArgs
 
     _set_threads(threads)
     targets = checks.numbers(speedup, "speedup", unique=True)
@@ -340,8 +340,8 @@ def evaluate(
     warm_allocator: bool = _BENCH_OPTIONS["warm_allocator"], threads: Optional[int] = None,
 ):
     """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
-    from .results import append
-    from .runner import iter_rows, make_bench
+    from ..report.results import append
+    from ..measure.runner import iter_rows, make_bench
 
     _set_threads(threads)
     timing = _timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
@@ -376,8 +376,8 @@ def bench(
     threads: Optional[int] = None,
 ):
     """Latency only: a method against both dense baselines on real text, threads pinned, environment recorded."""
-    from .results import append, versions
-    from .runner import configs_for, make_bench
+    from ..report.results import append, versions
+    from ..measure.runner import configs_for, make_bench
 
     _set_threads(threads)
     import torch
@@ -399,8 +399,8 @@ def bench(
 def _config_for_checkpoint(model, method: str, speedup: str, keep_counts: str, profile_length: int):
     """The config a deployment command runs: the checkpoint's saved one, dense, or a profile solved for one
     target speedup at `profile_length` tokens (fractions of the length, so they apply at any length)."""
-    from .api import current_config
-    from .runner import check_options_used, configs_for
+    from ..engine.api import current_config
+    from ..measure.runner import check_options_used, configs_for
 
     targets, counts = checks.numbers(speedup, "speedup"), checks.numbers(keep_counts, "keep-counts", int)
     if len(targets) > 1:
@@ -423,9 +423,9 @@ def export(
     verify_lengths: str = typer.Option("7,33,100", help="sequence lengths checked against PyTorch with onnxruntime"),
 ):
     """Export to ONNX (dynamic batch and sequence length) and check it with onnxruntime against PyTorch."""
-    from .api import apply, remove
-    from .export import export_and_verify
-    from .models import load_classifier
+    from ..engine.api import apply, remove
+    from ..deploy.export import export_and_verify
+    from ..engine.models import load_classifier
 
     checks.at_least(profile_length, 2, "profile-length")  # a profile solved at 1 token keeps nothing to reduce
     lengths = checks.numbers(verify_lengths, "verify-lengths", int, unique=True)
@@ -447,7 +447,7 @@ def serve(
     threads: Optional[int] = None,
 ):
     """Serve a saved classifier over HTTP: GET /health, POST /classify {"texts": [...], "speedup": 2}."""
-    from .serve import Limits, serve as run
+    from ..deploy.serve import Limits, serve as run
 
     _set_threads(threads)
     checks.in_range(port, 1, 65535, "port")  # before the model loads, not as an OverflowError after
@@ -456,10 +456,10 @@ def serve(
     run(checkpoint, host, port, max_length, Limits(max_texts=max_texts, max_chars=max_chars))
 
 
-from .elastic.command import elastic as _elastic_command  # noqa: E402  (its own module: one command, one file)
+from .elastic import elastic as _elastic_command  # noqa: E402  (its own module: one command, one file)
 
 app.command("elastic")(_elastic_command)
-from .backbones.command import backbone_app  # noqa: E402
+from .backbone import backbone_app  # noqa: E402
 
 app.add_typer(backbone_app, name="backbone")
 
@@ -485,7 +485,7 @@ def study_sparse(
     max_train_examples: Optional[int] = _PIPELINE_OPTIONS["max_train_examples"],
 ):
     """Breaking BERT's study: pattern families at matched sparsity, on all or later layers."""
-    from .study import parse_grid, run_study
+    from ..methods.sparse.study import parse_grid, run_study
 
     _set_threads(threads)
     fams, places, targets = parse_grid(families, placements, sparsity)
@@ -509,7 +509,7 @@ def study_combos(
     threads: Optional[int] = None,
 ):
     """Breaking BERT's Study 2: global + random + neighbour at several degrees, and each with one component removed."""
-    from .study import run_combinations
+    from ..methods.sparse.study import run_combinations
 
     _set_threads(threads)
     ws, rs = checks.numbers(widths, "widths", int, unique=True), checks.numbers(randoms, "randoms", int, unique=True)
@@ -539,7 +539,7 @@ def report(
     preamble: Optional[Path] = typer.Option(Path("docs/results_preamble.md"), help="hand-written text put first"),
 ):
     """Render result rows as Markdown tables and accuracy-vs-speed plots (PNG and SVG)."""
-    from .report import write_report
+    from ..report.render import write_report
 
     if not results.is_dir():
         raise LeanbertError(f"results folder not found: {results}")

@@ -11,7 +11,7 @@ backbone_app = typer.Typer(help="Named pretrained backbones: install (checksum-v
 @backbone_app.command("install")
 def install_command(name: str = typer.Argument(..., help="e.g. all-mpnet-base-v2")):
     """Download, verify and unpack a named backbone into the cache ($LEANBERT_CACHE or ~/.cache/leanbert/backbones)."""
-    from .catalog import install
+    from ..backbones.catalog import install
 
     typer.echo(json.dumps({"backbone": name, "path": str(install(name, log=lambda m: typer.echo(m, err=True)))}))
 
@@ -19,7 +19,7 @@ def install_command(name: str = typer.Argument(..., help="e.g. all-mpnet-base-v2
 @backbone_app.command("list")
 def list_command():
     """Every named backbone, and where it is installed (null: not yet)."""
-    from .catalog import BACKBONES, installed_path
+    from ..backbones.catalog import BACKBONES, installed_path
 
     for name, spec in sorted(BACKBONES.items()):
         path = installed_path(name)

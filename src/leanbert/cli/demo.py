@@ -10,9 +10,9 @@ from pathlib import Path
 
 import typer
 
-from .bench import SpeedBench, Timing
-from .runner import evaluate_rows, make_bench
-from .train import FinetuneArgs, finetune
+from ..measure.bench import SpeedBench, Timing
+from ..measure.runner import evaluate_rows, make_bench
+from ..training.train import FinetuneArgs, finetune
 
 DEMO_SPEEDUPS = (1.0, 2.0, 3.0, 4.0)
 DEMO_LENGTH = 256

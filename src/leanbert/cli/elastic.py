@@ -12,7 +12,7 @@ from ..errors import LeanbertError
 
 def _output_dir(param: typer.CallbackParam, value: Optional[Path]):
     # annotated: typer passes the parameter by its type (an unannotated callback got the Context)
-    from ..cli import _output_dir as check
+    from . import _output_dir as check
 
     return check(param, value)
 
@@ -41,10 +41,10 @@ def elastic(
     """Elastic fine-tuning (sandwich rule, in-place, teacher and ranking distillation) of one checkpoint that runs
     at any budget, then a per-budget profile search on a held-out slice of the training data."""
     from .. import checks
-    from ..cli import _set_threads
-    from ..train import FinetuneArgs
-    from .pipeline import elastic_pipeline
-    from .recipe import ElasticRecipe
+    from . import _set_threads
+    from ..training.train import FinetuneArgs
+    from ..training.elastic.pipeline import elastic_pipeline
+    from ..training.elastic.recipe import ElasticRecipe
 
     _set_threads(threads)
     speeds, targets = checks.numbers(speedup_range, "speedup-range"), checks.numbers(budgets, "budgets", unique=True)

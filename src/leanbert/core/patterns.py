@@ -46,11 +46,11 @@ def lexical(embeddings: torch.Tensor, key_mask: torch.Tensor, top: int) -> torch
 
 def syntax(distances: torch.Tensor | None, hops: int, n: int) -> torch.Tensor:
     """Word pieces within `hops` edges of the dependency parse (syntax.py computes the distances): (B, N, N)."""
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     if distances is None:
         raise ConfigError("the syntax pattern needs the batch's parse: pass leanbert_syntax= (the (B, N, N) "
-                          "distances from leanbert.syntax.collate_distances), as leanbert's data loaders do")
+                          "distances from leanbert.data.syntax.collate_distances), as leanbert's data loaders do")
     if distances.shape[-2:] != (n, n):
         raise ConfigError(f"leanbert_syntax has shape {tuple(distances.shape)}, the batch needs (B, {n}, {n})")
     return distances <= hops

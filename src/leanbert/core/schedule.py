@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 FRACTION_DENOMINATOR = 10_000
 

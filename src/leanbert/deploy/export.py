@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from .api import apply, current_config
-from .atomic import atomic_path, write_json
-from .errors import ConfigError, LeanbertError
+from ..engine.api import apply, current_config
+from ..atomic import atomic_path, write_json
+from ..errors import ConfigError, LeanbertError
 
 EXPORTABLE_METHODS = ("power", "acc", "fca")
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # BERT's; families without segments take two
@@ -42,13 +42,13 @@ class ClassifierLogits(torch.nn.Module):
 
 
 def input_names(model) -> tuple[str, ...]:
-    from .backbones import for_model
+    from ..backbones import for_model
 
     return for_model(model).input_names()
 
 
 def max_positions(model) -> int:
-    from .backbones import for_model
+    from ..backbones import for_model
 
     return for_model(model).max_length(model.config)
 

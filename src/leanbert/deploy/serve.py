@@ -17,16 +17,16 @@ from dataclasses import dataclass
 
 import torch
 
-from .api import current_config
-from .batching import check_max_length
-from .config import ACCConfig
-from .elastic.profiles import profile_for, saved_table
-from .errors import ConfigError, LeanbertError
-from .evaluation import check_finite
-from .flops import model_dims
-from .methods import build_method
-from .models import load_classifier, load_tokenizer
-from .schedule import max_speedup, predicted_speedup, solve_fractions
+from ..engine.api import current_config
+from ..data.batching import check_max_length
+from ..engine.config import ACCConfig
+from ..methods.acc.profiles import profile_for, saved_table
+from ..errors import ConfigError, LeanbertError
+from ..measure.evaluation import check_finite
+from ..measure.flops import model_dims
+from ..methods import build_method
+from ..engine.models import load_classifier, load_tokenizer
+from ..core.schedule import max_speedup, predicted_speedup, solve_fractions
 
 
 @dataclass(frozen=True)

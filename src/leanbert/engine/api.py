@@ -5,8 +5,8 @@ import contextlib
 
 from . import patch
 from .config import CONFIG_KEY, ReductionConfig, config_from_dict
-from .errors import ConfigError
-from .methods import build_method
+from ..errors import ConfigError
+from ..methods import build_method
 
 
 def apply(model, config: ReductionConfig):

@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 FORMAT_VERSION = 1
 CONFIG_KEY = "leanbert"
@@ -48,7 +48,7 @@ class ReductionConfig:
         self.validate()
 
     def validate(self) -> None:
-        from .methods import METHODS  # late import: methods import this module
+        from ..methods import METHODS  # late import: methods import this module
 
         _check(self.method in METHODS, "method", f"unknown method '{self.method}', choose from {sorted(METHODS)}")
         _check((self.keep_counts is None) != (self.keep_fractions is None), "keep_counts",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .. import schedule, scoring
-from ..config import ReductionConfig
+from ..core import schedule, scoring
+from .config import ReductionConfig
 
 
 class ReductionMethod:
@@ -20,7 +20,7 @@ class ReductionMethod:
         self.config = config
         self.pattern = None  # the method of a sparse pattern composed with this reduction, if any
         if config.pattern is not None:
-            from .sparse import SparseMethod  # late import: sparse builds on this module
+            from ..methods.sparse.method import SparseMethod  # late import: sparse builds on this module
 
             self.pattern = SparseMethod(config.pattern)
         fractions = config.keep_fractions

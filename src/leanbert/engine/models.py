@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
 
 LOCAL_ONLY = {"local_files_only": True}
 
@@ -28,7 +28,7 @@ def default_model_path() -> Path:
 
 def resolve_model_dir(model: str | os.PathLike | None) -> Path:
     """The default backbone for None/'default', else a checked local directory."""
-    from .backbones.catalog import BACKBONES, installed_path
+    from ..backbones.catalog import BACKBONES, installed_path
 
     if model is None or str(model) in ("default", DEFAULT_BACKBONE):
         path = default_model_path()
@@ -79,7 +79,7 @@ def _is_default_backbone(path: Path) -> bool:
 
 
 def _in_catalog(name: str) -> bool:
-    from .backbones.catalog import BACKBONES
+    from ..backbones.catalog import BACKBONES
 
     return name in BACKBONES and not Path(name).is_dir()
 
@@ -162,8 +162,8 @@ HEAD_PREFIXES = ("classifier.", "bert.pooler.")  # BERT's: what fine-tuning trai
 
 def _family(config, path: Path):
     """The adapter of the checkpoint's family, or one line naming the supported families."""
-    from .backbones import for_config
-    from .errors import ConfigError
+    from ..backbones import for_config
+    from ..errors import ConfigError
 
     try:
         return for_config(config)

@@ -17,8 +17,10 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
 from transformers.utils import output_capturing
 
-from . import backbones, banded, scoring, syntax
-from .errors import ConfigError
+from .. import backbones
+from ..core import banded, scoring
+from ..data import syntax
+from ..errors import ConfigError
 
 METHOD_ATTR = "_leanbert_method"
 BACKBONE_ATTR = "_leanbert_backbone"  # the family's adapter, set on the encoder by find_encoder
@@ -235,7 +237,7 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     method = installed_method(self)
     if per_call is not None:
         from .config import ReductionConfig
-        from .methods import build_method
+        from ..methods import build_method
 
         if not isinstance(per_call, ReductionConfig):  # e.g. a dict: say which argument, not an AttributeError
             raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': needs a leanbert config object (e.g. "
@@ -327,7 +329,7 @@ def _hidden_states_wanted(kwargs) -> bool:
     if "attentions" in collecting or kwargs.get("output_attentions"):
         raise ConfigError("output_attentions is not available on a leanbert-patched model: reducing and sparse "
                           "layers never build the attention matrix; the dense model gives them "
-                          "(leanbert.remove(model), or `with leanbert.api.applied(model, None):`)")
+                          "(leanbert.remove(model), or `with leanbert.engine.api.applied(model, None):`)")
     return "hidden_states" in collecting
 
 

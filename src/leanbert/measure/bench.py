@@ -14,11 +14,11 @@ import torch
 from torch.utils import benchmark
 
 from . import allocator
-from .api import applied
-from .batching import EncodedDataset, make_collate, sorted_batches
-from .errors import ConfigError
+from ..engine.api import applied
+from ..data.batching import EncodedDataset, make_collate, sorted_batches
+from ..errors import ConfigError
 from .latency import LatencyModel
-from .methods import build_method
+from ..methods import build_method
 
 
 def sample_dataset(ds: EncodedDataset, n: int, seed: int = 0) -> EncodedDataset:

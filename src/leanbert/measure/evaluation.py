@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .api import current_config
-from .batching import EncodedDataset, eval_loader
-from .errors import ConfigError, LeanbertError
+from ..engine.api import current_config
+from ..data.batching import EncodedDataset, eval_loader
+from ..errors import ConfigError, LeanbertError
 from .metrics import compute_metrics, main_score
-from .tasks import TaskSpec
+from ..data.tasks import TaskSpec
 
 
 @torch.inference_mode()

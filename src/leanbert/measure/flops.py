@@ -1,7 +1,7 @@
 """Analytic FLOPs (2 per multiply-add), cross-checked against FlopCounterMode in tests/test_flops.py."""
 from __future__ import annotations
 
-from .schedule import layer_flops
+from ..core.schedule import layer_flops
 
 
 def encoder_flops(n0: int, hidden: int, ffn: int, num_layers: int, method=None, heads: int = 1) -> int:
@@ -28,14 +28,14 @@ def head_flops(hidden: int, num_labels: int) -> int:
 
 def model_dims(hf_config) -> tuple[int, int, int, int]:
     """(hidden, ffn, layers, heads) of any supported family (its adapter knows the field names)."""
-    from .backbones import dims
+    from ..backbones import dims
 
     return dims(hf_config)
 
 
 def mean_gflops(lengths: list[int], hf_config, method=None) -> float:
     """Mean embeddings+encoder+head GFLOPs per example, each example at its own length (batch 1, no padding)."""
-    from .backbones import for_config
+    from ..backbones import for_config
 
     hidden, ffn, layers, heads = model_dims(hf_config)
     embed = for_config(hf_config).embedding_flops

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils import benchmark
 
-from . import patch
+from ..engine import patch
 
 
 def _median_seconds(fn, min_run_time: float) -> float:

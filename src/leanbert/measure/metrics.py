@@ -5,7 +5,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from .tasks import TaskSpec
+from ..data.tasks import TaskSpec
 
 
 def compute_metrics(spec: TaskSpec, predictions, labels) -> dict[str, float]:

@@ -3,20 +3,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import syntax
-from .backbones import for_model
-from .api import applied, current_config, remove
-from .batching import check_max_length, encode
-from .config import ACCConfig, PowerConfig, SparseConfig, TomeConfig, uses_syntax
-from .data import load_task
-from .elastic.profiles import profile_for, saved_table
-from .errors import ConfigError
+from ..data import syntax
+from ..backbones import for_model
+from ..engine.api import applied, current_config, remove
+from ..data.batching import check_max_length, encode
+from ..engine.config import ACCConfig, PowerConfig, SparseConfig, TomeConfig, uses_syntax
+from ..data.datasets import load_task
+from ..methods.acc.profiles import profile_for, saved_table
+from ..errors import ConfigError
 from .evaluation import evaluate
 from .flops import counted_gflops, mean_gflops, model_dims
-from .methods import build_method
-from .models import backbone_name, load_classifier, load_tokenizer
-from .results import make_row
-from .schedule import predicted_speedup, solve_fractions
+from ..methods import build_method
+from ..engine.models import backbone_name, load_classifier, load_tokenizer
+from ..report.results import make_row
+from ..core.schedule import predicted_speedup, solve_fractions
 
 
 def load_split(checkpoint, task, split, data_dir, max_length, user=None):
@@ -222,8 +222,8 @@ def layer_sparsity(method, model, ds) -> dict[int, float]:
     The lexical pattern is measured on the input embeddings (the first layer's input) for every layer."""
     import torch
 
-    from .patterns import sparsity
-    from .syntax import collate_distances
+    from ..core.patterns import sparsity
+    from ..data.syntax import collate_distances
 
     values = {index: [] for index in method.config.layers}
     backbone = for_model(model)

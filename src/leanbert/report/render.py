@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from . import atomic
+from .. import atomic
 
 DROPS = (0.5, 1.0, 2.0)
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 
-from . import atomic
+from .. import atomic
 
 
 def versions() -> dict:
     import transformers
 
-    from . import __version__
+    from .. import __version__
 
     return {"leanbert": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "python": platform.python_version(), "cpu": cpu_model()}

@@ -17,20 +17,21 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import atomic, checks, syntax
-from .api import apply, current_config
-from .batching import bucketed_train_loader, check_max_length, encode, train_loader
-from .config import ACCConfig, config_from_dict, uses_syntax
-from .lat import LengthDropSampler, full_config as lat_full_config, sandwich_loss
-from .learned_band import ATTR as BAND_ATTR, attach_learned_band
-from .ltp_training import ATTR as LTP_ATTR, attach_soft_ltp
-from .retention import ATTR as RETENTION_ATTR, attach_search
-from .data import UserFiles, load_task
-from .errors import ConfigError
-from .evaluation import evaluate
-from .flops import model_dims
-from .models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
-from .schedule import max_speedup, solve_fractions
+from .. import atomic, checks
+from ..data import syntax
+from ..engine.api import apply, current_config
+from ..data.batching import bucketed_train_loader, check_max_length, encode, train_loader
+from ..engine.config import ACCConfig, config_from_dict, uses_syntax
+from ..methods.lat.lengthdrop import LengthDropSampler, full_config as lat_full_config, sandwich_loss
+from ..methods.sparse.learned_band import ATTR as BAND_ATTR, attach_learned_band
+from ..methods.ltp.training import ATTR as LTP_ATTR, attach_soft_ltp
+from ..methods.power.retention import ATTR as RETENTION_ATTR, attach_search
+from ..data.datasets import UserFiles, load_task
+from ..errors import ConfigError
+from ..measure.evaluation import evaluate
+from ..measure.flops import model_dims
+from ..engine.models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
+from ..core.schedule import max_speedup, solve_fractions
 
 STATE_DIR = "last_state"
 BEST_DIR = "best"

@@ -3,8 +3,8 @@
 Scores tokens by their Attention Context Contribution and eliminates the least important along a
 per-layer profile; the profile for a target speedup comes from `schedule.solve_fractions`.
 """
-from .. import scoring
-from .base import ReductionMethod
+from ...core import scoring
+from ...engine.method import ReductionMethod
 
 
 class ACCMethod(ReductionMethod):

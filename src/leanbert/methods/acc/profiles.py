@@ -16,9 +16,9 @@ import math
 import random
 from collections import Counter
 
-from ..config import ACCConfig, FCAConfig, ReductionConfig, config_from_dict
-from ..errors import ConfigError
-from ..flops import encoder_flops
+from ...engine.config import ACCConfig, FCAConfig, ReductionConfig, config_from_dict
+from ...errors import ConfigError
+from ...measure.flops import encoder_flops
 
 PROFILES_KEY = "leanbert_profiles"  # model.config key: the searched table, saved with the checkpoint
 MAX_SCALE = 64.0  # exp(-64) keeps min_tokens everywhere: beyond any budget
@@ -51,7 +51,7 @@ def coarse_histogram(lengths, bins: int = 24) -> tuple[tuple[int, int], ...]:
 
 def flops_ratio(config: ReductionConfig | None, histogram, dims) -> float:
     """Dense FLOPs / the config's FLOPs over the length histogram; dims = (hidden, ffn, layers, heads)."""
-    from ..methods import build_method
+    from .. import build_method
 
     hidden, ffn, layers, heads = dims
     method = None if config is None else build_method(config)

@@ -2,8 +2,8 @@
 tokens appended after them, which take part in every later layer like any other token."""
 import torch
 
-from .. import merging, scoring
-from .base import ReductionMethod
+from ...core import merging, scoring
+from ...engine.method import ReductionMethod
 
 
 class FCAMethod(ReductionMethod):

@@ -21,8 +21,8 @@ import random
 import torch
 import torch.nn.functional as F
 
-from .config import PowerConfig
-from .errors import ConfigError
+from ...engine.config import PowerConfig
+from ...errors import ConfigError
 
 
 def drop_fractions(drops: list[float]) -> tuple[float, ...]:

@@ -10,8 +10,8 @@ The soft stage (learning the thresholds) is in ltp_training.py.
 """
 import torch
 
-from .. import scoring
-from .base import ReductionMethod
+from ...core import scoring
+from ...engine.method import ReductionMethod
 
 
 class LTPMethod(ReductionMethod):

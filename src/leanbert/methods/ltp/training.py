@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import scoring
-from .config import LTPConfig
-from .methods.base import ReductionMethod
+from ...core import scoring
+from ...engine.config import LTPConfig
+from ...engine.method import ReductionMethod
 
 ATTR = "leanbert_ltp"
 
@@ -61,7 +61,7 @@ class SoftLTPMethod(ReductionMethod):
 
 
 def attach_soft_ltp(model, init: float = 0.0, temperature: float = 0.1) -> LTPThresholds:
-    from . import patch
+    from ...engine import patch
 
     encoder = patch.find_encoder(model)
     weights = LTPThresholds(len(encoder.layer), init, temperature)

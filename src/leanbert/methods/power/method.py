@@ -1,5 +1,5 @@
 """PoWER-BERT (Goyal et al., 2020): keep [CLS] and the most-attended tokens, drop the rest."""
-from .base import ReductionMethod
+from ...engine.method import ReductionMethod
 
 
 class PowerMethod(ReductionMethod):

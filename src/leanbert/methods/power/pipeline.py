@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .config import FCAConfig, PowerConfig
-from .recipes import GENERIC, RECIPES, recipe
-from .train import FinetuneArgs, finetune
+from ...engine.config import FCAConfig, PowerConfig
+from ...training.recipes import GENERIC, RECIPES, recipe
+from ...training.train import FinetuneArgs, finetune
 
 BAND_STAGE = "band"  # OUTPUT/band: the learned-degree model fine-tuned with its hard bands
 
@@ -95,13 +95,13 @@ def lat_pipeline(base: FinetuneArgs, max_drop: float, n_random: int, speedups, p
     """LAT: LengthDrop fine-tuning (OUTPUT/lengthdrop), then an evolutionary search of length configs on a
     seeded sample of `search_examples` dev examples; for each target FLOPs reduction (at the padded task
     length) the best config within budget. Writes OUTPUT/search.json (the Pareto front and the choices)."""
-    from . import atomic
-    from .api import apply, applied
-    from .bench import sample_dataset
-    from .flops import mean_gflops
-    from .lat import best_within, full_config, search_front
-    from .methods import build_method
-    from .runner import load_split, score_config
+    from ... import atomic
+    from ...engine.api import apply, applied
+    from ...measure.bench import sample_dataset
+    from ...measure.flops import mean_gflops
+    from ..lat.lengthdrop import best_within, full_config, search_front
+    from .. import build_method
+    from ...measure.runner import load_split, score_config
 
     out = Path(base.output_dir)
     finetune(replace(base, output_dir=str(out / "lengthdrop"), lat_max_drop=max_drop, lat_random=n_random), progress)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import scoring
-from .config import PowerConfig
-from .methods.base import ReductionMethod
+from ...core import scoring
+from ...engine.config import PowerConfig
+from ...engine.method import ReductionMethod
 
 ATTR = "leanbert_retention"
 
@@ -59,7 +59,7 @@ class SoftExtractionMethod(ReductionMethod):
 
 def attach_search(model, max_length: int) -> RetentionWeights:
     """Install soft extraction on `model`; the weights become a submodule so optimizers see them."""
-    from . import patch
+    from ...engine import patch
 
     encoder = patch.find_encoder(model)
     weights = RetentionWeights(len(encoder.layer), max_length)
@@ -70,7 +70,7 @@ def attach_search(model, max_length: int) -> RetentionWeights:
 
 def detach_search(model) -> tuple[int, ...]:
     """Remove soft extraction; returns the keep counts the search found."""
-    from . import patch
+    from ...engine import patch
 
     weights = getattr(model, ATTR)
     counts = weights.keep_counts()

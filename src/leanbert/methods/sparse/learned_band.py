@@ -18,9 +18,9 @@ import math
 import torch
 from torch import nn
 
-from .config import SparseConfig
-from .errors import ConfigError
-from .methods.base import ReductionMethod
+from ...engine.config import SparseConfig
+from ...errors import ConfigError
+from ...engine.method import ReductionMethod
 
 ATTR = "leanbert_band"
 
@@ -96,7 +96,7 @@ class SoftBandMethod(ReductionMethod):
 
 def attach_learned_band(model, layers, init: float = 16.0, tau_start: float = 4.0, tau_end: float = 0.5,
                         global_cls: bool = True) -> LearnedDegrees:
-    from . import patch
+    from ...engine import patch
 
     encoder = patch.find_encoder(model)
     degrees = LearnedDegrees(len(encoder.layer), tuple(layers), model.config.num_attention_heads, init, tau_start,

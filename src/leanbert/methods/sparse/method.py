@@ -9,8 +9,8 @@ import functools
 
 import torch
 
-from .. import banded, patterns
-from .base import ReductionMethod
+from ...core import banded, patterns
+from ...engine.method import ReductionMethod
 
 AUTO_MAX_FRACTION = 0.5  # banded wins over masked SDPA below about this share (benchmarks/sparse_speed.py)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import syntax
-from .config import SparseConfig
-from .errors import ConfigError
+from ...data import syntax
+from ...engine.config import SparseConfig
+from ...errors import ConfigError
 
 # family -> how its knob k becomes pattern fields; global_cls only where the family is about it
 FAMILIES = {
@@ -82,10 +82,10 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
     if (learned_lambdas or control) and epochs <= 0:
         raise ConfigError("invalid config field 'epochs': learned degrees and the dense control are trained, "
                           "give --epochs > 0")
-    from .methods import build_method
-    from .pipeline import BAND_STAGE
-    from .results import append
-    from .runner import evaluate_rows, load_split, mean_sparsity
+    from .. import build_method
+    from ..power.pipeline import BAND_STAGE
+    from ...report.results import append
+    from ...measure.runner import evaluate_rows, load_split, mean_sparsity
 
     tokenizer, model, _, _, ds, n0 = load_split(dense, task, "dev", data_dir, None)  # embeddings: the lexical input
     num_layers = model.config.num_hidden_layers
@@ -138,7 +138,7 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
 
 def _finished_cells(results: Path | None) -> dict[str, dict]:
     """Rows of fine-tuned cells already in `results`, by checkpoint."""
-    from .atomic import read_jsonl
+    from ...atomic import read_jsonl
 
     if not results or not Path(results).is_file():
         return {}
@@ -146,9 +146,9 @@ def _finished_cells(results: Path | None) -> dict[str, dict]:
 
 
 def _learned_cell(task, dense, lam, start, epochs, cell_dir: Path, data_dir, dense_score, finetune_args) -> dict:
-    from .pipeline import learned_band_pipeline
-    from .runner import evaluate_rows
-    from .train import FinetuneArgs
+    from ..power.pipeline import learned_band_pipeline
+    from ...measure.runner import evaluate_rows
+    from ...training.train import FinetuneArgs
 
     base = FinetuneArgs(task=task, output_dir=str(cell_dir), model=dense, data_dir=data_dir, epochs=epochs, **finetune_args)
     summary = learned_band_pipeline(base, lam, LEARNED_LR_SOFT, LEARNED_INIT_WIDTH, start, progress=False)
@@ -157,8 +157,8 @@ def _learned_cell(task, dense, lam, start, epochs, cell_dir: Path, data_dir, den
 
 def _evaluate_cell(task, dense, config, epochs, cell_dir: Path, data_dir, dense_score, finetune_args) -> dict:
     """One cell's row; `config` None: the dense control (fine-tuned the same way, evaluated without a mask)."""
-    from .runner import evaluate_rows
-    from .train import FinetuneArgs, finetune
+    from ...measure.runner import evaluate_rows
+    from ...training.train import FinetuneArgs, finetune
 
     if epochs <= 0:  # the mask on the dense checkpoint as it is
         return evaluate_rows(dense, task, "dev", data_dir, configs=[(None, config)], dense_score=dense_score)[0]
@@ -206,9 +206,9 @@ def run_combinations(task: str, dense: str, widths, randoms, placement: str = "l
                      results: Path | None = None) -> list[dict]:
     """Study 2 on the dense checkpoint as it is (masks applied at inference): one row per cell, with the
     measured sparsity, so removing a component can be read as accuracy lost per sparsity gained."""
-    from .models import load_config
-    from .results import append
-    from .runner import evaluate_rows
+    from ...engine.models import load_config
+    from ...report.results import append
+    from ...measure.runner import evaluate_rows
 
     num_layers = load_config(dense).num_hidden_layers  # evaluate_rows loads the model
     cells = combination_configs(widths, randoms, placement_layers(placement, num_layers), num_layers)

@@ -6,8 +6,8 @@ docs/methods.md). Later layers use proportional attention: log(size) is added to
 """
 import torch
 
-from .. import merging
-from .base import ReductionMethod
+from ...core import merging
+from ...engine.method import ReductionMethod
 
 
 class TomeMethod(ReductionMethod):

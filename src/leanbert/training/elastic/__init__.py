@@ -6,6 +6,6 @@ search.py   the per-budget evolutionary search on the held-out slice
 losses.py   distillation and ranking losses (pure)
 pipeline.py train, search, save;  command.py  the `leanbert elastic` command
 """
-from .profiles import profile_for, saved_table
+from ...methods.acc.profiles import profile_for, saved_table
 
 __all__ = ["profile_for", "saved_table"]

@@ -6,9 +6,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from .. import atomic
+from ... import atomic
 from ..train import FinetuneArgs, finetune, training_examples
-from . import profiles
+from ...methods.acc import profiles
 from .recipe import ElasticRecipe, full_config, split_held_out
 from .search import search_profiles
 
@@ -31,7 +31,7 @@ def elastic_pipeline(base: FinetuneArgs, recipe: ElasticRecipe, budgets, populat
 
 def held_out_slice(base: FinetuneArgs, recipe: ElasticRecipe):
     """The examples the elastic stage did not train on (the same seeded split as finetune's)."""
-    from ..data import load_task
+    from ...data.datasets import load_task
 
     data = load_task(base.task, base.data_dir, splits=("train",), user=base.user)
     return data.spec, split_held_out(training_examples(base, data), recipe, base.seed)[1]
@@ -41,9 +41,9 @@ def search_checkpoint(checkpoint: Path, base: FinetuneArgs, recipe: ElasticRecip
                       try_coarse, progress) -> dict:
     from tqdm.auto import tqdm
 
-    from ..api import apply
-    from ..batching import encode
-    from ..models import load_classifier, load_tokenizer
+    from ...engine.api import apply
+    from ...data.batching import encode
+    from ...engine.models import load_classifier, load_tokenizer
 
     spec, examples = held_out_slice(base, recipe)
     tokenizer, model = load_tokenizer(checkpoint), load_classifier(checkpoint)

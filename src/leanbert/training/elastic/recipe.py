@@ -22,12 +22,13 @@ from pathlib import Path
 
 import torch
 
-from ..batching import TEACHER_IMPORTANCE, TEACHER_LOGITS, sorted_batches, make_collate
-from ..config import ACCConfig
-from ..errors import ConfigError
-from ..flops import model_dims
-from ..patch import SCORES_KWARG
-from . import losses, profiles
+from ...data.batching import TEACHER_IMPORTANCE, TEACHER_LOGITS, sorted_batches, make_collate
+from ...engine.config import ACCConfig
+from ...errors import ConfigError
+from ...measure.flops import model_dims
+from ...engine.patch import SCORES_KWARG
+from ...methods.acc import profiles
+from . import losses
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ def full_config(num_layers: int, score: str = "acc") -> ACCConfig:
 @torch.inference_mode()
 def cache_teacher(ds, tokenizer, recipe: ElasticRecipe, regression: bool, cache_file: Path | None = None) -> None:
     """Put the teacher's logits and last-layer token importance into every feature of `ds` (in place)."""
-    from ..api import apply
-    from ..models import load_classifier
+    from ...engine.api import apply
+    from ...engine.models import load_classifier
 
     key = hashlib.sha256(repr([f["input_ids"] for f in ds.features]).encode()).hexdigest()[:16]
     if cache_file is not None and cache_file.is_file():

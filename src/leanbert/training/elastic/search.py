@@ -20,10 +20,10 @@ import random
 import numpy as np
 import torch
 
-from ..batching import eval_loader
-from ..flops import model_dims
-from ..metrics import compute_metrics, main_score
-from . import profiles
+from ...data.batching import eval_loader
+from ...measure.flops import model_dims
+from ...measure.metrics import compute_metrics, main_score
+from ...methods.acc import profiles
 from .recipe import full_config
 
 DEFAULT_BUDGETS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
