@@ -22,7 +22,7 @@ from leanbert.data.batching import encode
 from leanbert.measure.bench import SpeedBench
 from leanbert.data.datasets import load_task
 from leanbert.measure.flops import mean_gflops
-from leanbert.methods import build_method
+from leanbert.engine.registry import build_method
 from leanbert.engine.models import load_tokenizer
 from leanbert.report.results import stamp
 from leanbert.core.schedule import keep_counts, predicted_speedup, solve_fractions

@@ -20,7 +20,8 @@ from leanbert.engine.api import applied, current_config
 from leanbert.measure.bench import make_batches, sample_dataset, time_batches
 from leanbert.deploy.export import INPUT_NAMES, export_and_verify, onnx_session
 from leanbert.report.results import append
-from leanbert.measure.runner import configs_for, load_split
+from leanbert.measure.configs import configs_for
+from leanbert.measure.runner import load_split
 
 
 def time_onnx(session, batches, min_run_time: float) -> float:

@@ -11,7 +11,7 @@ from conftest import make_batch, tiny_model
 from leanbert.core import banded, patterns
 from leanbert.errors import ConfigError
 from leanbert.measure.flops import encoder_flops, head_flops
-from leanbert.methods import build_method
+from leanbert.engine.registry import build_method
 
 
 def masked_reference(q, k, v, key_mask, width, global_first):

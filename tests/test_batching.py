@@ -4,7 +4,7 @@ from conftest import SENTENCES_NEG, SENTENCES_POS, SPECIALS, WORDS, tiny_model
 
 from leanbert.engine.api import apply
 from leanbert.data.batching import EncodedDataset, encode, sorted_batches
-from leanbert.engine.config import PowerConfig
+from leanbert.methods.power.config import PowerConfig
 from leanbert.data.datasets import Example
 from leanbert.measure.evaluation import predict
 from leanbert.data.tasks import GLUE_TASKS

@@ -8,7 +8,7 @@ from leanbert.data.batching import encode
 from leanbert.measure.bench import SpeedBench
 from leanbert.data.datasets import Example
 from leanbert.measure.latency import LatencyModel
-from leanbert.methods import build_method
+from leanbert.engine.registry import build_method
 from conftest import SENTENCES_NEG, SENTENCES_POS, tiny_model
 
 

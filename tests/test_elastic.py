@@ -8,7 +8,8 @@ import torch
 
 import leanbert
 from leanbert.data.batching import BucketedBatches
-from leanbert.engine.config import ACCConfig, FCAConfig
+from leanbert.methods.acc.config import ACCConfig
+from leanbert.methods.fca.config import FCAConfig
 from leanbert.training.elastic import losses
 from leanbert.methods.acc import profiles
 from leanbert.training.elastic.recipe import ElasticLoss, ElasticRecipe, full_config, split_held_out

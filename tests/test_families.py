@@ -13,7 +13,7 @@ from conftest import make_batch
 from leanbert.data.batching import check_max_length
 from leanbert.errors import ConfigError
 from leanbert.measure.flops import mean_gflops
-from leanbert.methods import build_method
+from leanbert.engine.registry import build_method
 
 COMMON = dict(vocab_size=64, num_labels=2)
 BERT_SHAPE = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,

@@ -4,9 +4,9 @@ import torch
 import leanbert
 from conftest import make_batch, tiny_model
 from leanbert.core import scoring
-from leanbert.engine.config import LTPConfig
+from leanbert.methods.ltp.config import LTPConfig
 from leanbert.methods.ltp.training import attach_soft_ltp
-from leanbert.methods import build_method
+from leanbert.engine.registry import build_method
 from leanbert.methods.ltp.method import survivors
 
 

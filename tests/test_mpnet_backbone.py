@@ -8,7 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import leanbert
 from leanbert.backbones.catalog import installed_path
 from leanbert.measure.flops import mean_gflops
-from leanbert.methods import build_method
+from leanbert.engine.registry import build_method
 from leanbert.engine.models import load_classifier, load_tokenizer
 
 pytestmark = [pytest.mark.slow,

@@ -51,7 +51,7 @@ def test_cls_kept_order_preserved_and_padding_never_beats_real_tokens():
     model = tiny_model("eager")
     ids, mask = make_batch(3, 12)  # real lengths 12, 9, 6
     captured = {}
-    method = leanbert.methods.build_method(leanbert.PowerConfig(keep_counts=(8, 8, 8)))
+    method = leanbert.engine.registry.build_method(leanbert.PowerConfig(keep_counts=(8, 8, 8)))
     original_reduce = method.reduce
 
     def spy(hidden, key_mask, scores, n_keep, index=0, sizes=None):

@@ -101,7 +101,7 @@ def test_report_study_and_deployment_sections(tmp_path):
 
 
 def test_fca_claim_section_averages_the_loss_and_reports_padded_flops():
-    from leanbert.report.render import fca_claim_section
+    from leanbert.methods.fca.report import fca_claim_section
 
     def claim_row(task, variant, score, method_gflops):
         r = row("fca" if variant.startswith("fca") else "power", score, 1.0, variant=variant)

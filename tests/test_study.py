@@ -75,7 +75,7 @@ def test_study_learns_degrees_at_each_lambda(tmp_path, tiny_model_dir, glue_dir)
     assert all(0 <= row["sparsity"] < 1 and row["target_sparsity"] is None for row in learned)
     log = json.loads((tmp_path / "cells" / "sst2" / "learned-later-3" / "band-soft" / "train_log.json").read_text())
     assert log["args"]["max_train_examples"] == 16 and log["step"] == 2  # 16 examples, batch 8
-    from leanbert.report.render import study_section
+    from leanbert.methods.sparse.report import study_section
 
     lines = study_section(rows, tmp_path / "plots")
     assert any("| learned | later | – | 3" in line for line in lines), lines
@@ -105,7 +105,7 @@ def test_combos_command_and_report(tmp_path, tiny_model_dir, glue_dir):
     full = [row for row in rows if row["combination"] == "global+random+neighbour"]
     less = [row for row in rows if row["combination"] == "without neighbour"]
     assert all(a["sparsity"] <= b["sparsity"] for a, b in zip(full, less))  # removing links only adds sparsity
-    from leanbert.report.render import sparse_section
+    from leanbert.methods.sparse.report import sparse_section
 
     lines = sparse_section(tmp_path)
     assert any(line.startswith("### Study 2: sst2") for line in lines)

@@ -9,7 +9,8 @@ import leanbert
 from leanbert.core import patterns
 from leanbert.data import syntax
 from leanbert.data.batching import encode, make_collate
-from leanbert.engine.config import ACCConfig, SparseConfig
+from leanbert.methods.acc.config import ACCConfig
+from leanbert.methods.sparse.config import SparseConfig
 from leanbert.data.datasets import Example
 from leanbert.errors import ConfigError
 
@@ -112,7 +113,7 @@ def test_batches_carry_distances_and_the_model_masks_by_them(tiny_tokenizer):
     # the same pattern given as an explicit mask: equal outputs (the parse reaches the attention mask)
     key_mask = batch["attention_mask"].bool()
     allowed = patterns.finalize(patterns.syntax(dist, 1, 7) | patterns.global_tokens(7, [0]), key_mask)
-    method = leanbert.methods.build_method(cfg)
+    method = leanbert.engine.registry.build_method(cfg)
     got = method.allowed_pairs(0, key_mask, None, dist)
     assert torch.equal(got, allowed)
     assert len(labels) == 2

@@ -65,10 +65,10 @@ def test_interrupted_run_resumes_from_last_state(tiny_model_dir, glue_dir, tmp_p
 
 
 def test_acc_offline_tuning_trains_on_drawn_profiles_and_saves_acc_config(tiny_model_dir, glue_dir, tmp_path, monkeypatch):
-    from leanbert.training import train
+    from leanbert.methods.acc.tuning import ACCSampler
 
-    drawn, sample = [], train.ACCSampler.sample
-    monkeypatch.setattr(train.ACCSampler, "sample", lambda self: drawn.append(sample(self)) or drawn[-1])
+    drawn, sample = [], ACCSampler.sample
+    monkeypatch.setattr(ACCSampler, "sample", lambda self: drawn.append(sample(self)) or drawn[-1])
     log = finetune(args(tiny_model_dir, glue_dir, tmp_path / "acc", epochs=1, acc_speedups=(1.0, 3.0)), progress=False)
     assert len(drawn) == log["step"] == 6  # one profile per training batch (48 examples, batch 8)
     assert any(min(c.keep_fractions) < 1.0 for c in drawn)  # reduced profiles were trained on

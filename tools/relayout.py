@@ -33,6 +33,25 @@ MOVES = {  # old module -> new module
     "results": "report.results", "report": "report.render", "export": "deploy.export", "serve": "deploy.serve",
     "train": "training.train", "recipes": "training.recipes", "demo": "cli.demo",
 }
+NAME_MOVES = {  # (old module, name) -> the new module of a name that left its module
+    **{("config", c): f"methods.{m}.config" for c, m in (("PowerConfig", "power"), ("ACCConfig", "acc"),
+                                                          ("FCAConfig", "fca"), ("TomeConfig", "tome"),
+                                                          ("LTPConfig", "ltp"), ("SparseConfig", "sparse"))},
+    ("methods", "build_method"): "engine.registry",
+    ("runner", "configs_for"): "measure.configs", ("runner", "check_options_used"): "measure.configs",
+    ("runner", "patterned_layers"): "methods.sparse.options", ("runner", "mean_sparsity"): "measure.sparsity",
+    ("runner", "layer_sparsity"): "measure.sparsity",
+    ("pipeline", "ltp_pipeline"): "methods.ltp.pipeline", ("pipeline", "learned_band_pipeline"): "methods.sparse.pipeline",
+    ("pipeline", "BAND_STAGE"): "methods.sparse.pipeline", ("pipeline", "lat_pipeline"): "methods.lat.pipeline",
+    ("report", "fca_claim_section"): "methods.fca.report", ("report", "study_section"): "methods.sparse.report",
+    ("report", "sparse_section"): "methods.sparse.report", ("report", "combination_section"): "methods.sparse.report",
+    ("report", "sparse_speed_section"): "methods.sparse.report", ("report", "deployment_section"): "report.speed",
+    ("report", "repeatability_section"): "report.speed", ("report", "speed_rows"): "report.speed",
+    ("patch", "attention_with_stats"): "engine.attention", ("patch", "attention_with_kernel"): "engine.attention",
+    ("patch", "project_heads"): "engine.attention", ("patch", "hf_mask"): "engine.masks",
+    ("patch", "pair_mask"): "engine.masks", ("patch", "proportional_mask"): "engine.masks",
+    ("patch", "key_mask_from_hf"): "engine.masks", ("train", "ACCSampler"): "methods.acc.tuning",
+}
 SRC = Path(__file__).resolve().parents[1] / "src" / "leanbert"
 
 
@@ -57,6 +76,12 @@ def rewrite_from(module: str, names_text: str) -> list[tuple[str, str]]:
     names = [n.strip() for n in names_text.strip("() \n").replace("\n", " ").split(",") if n.strip()]
     plain = [n.split(" as ")[0].strip() for n in names]
     target = new_name(module, plain)
+    moved_names = [(full, NAME_MOVES.get((module, n)) or NAME_MOVES.get((_old_of(module), n))) for n, full in zip(plain, names)]
+    if any(dest for _, dest in moved_names):
+        groups: dict[str, list[str]] = {}
+        for full, dest in moved_names:
+            groups.setdefault(dest or target, []).append(full)
+        return [(mod, ", ".join(ns)) for mod, ns in groups.items()]
     if not any((f"{module}.{n}" if module else n) in MOVES for n in plain):
         return [(target, names_text)]
     groups: dict[str, list[str]] = {}  # `from leanbert import a, b`: each old module to its new package
@@ -70,6 +95,10 @@ def rewrite_from(module: str, names_text: str) -> list[tuple[str, str]]:
         alias = full.split(" as ")[1] if " as " in full else name
         groups.setdefault(parent, []).append(leaf if leaf == alias else f"{leaf} as {alias}")
     return [(mod, ", ".join(ns)) for mod, ns in groups.items()]
+
+
+def _old_of(module: str) -> str | None:
+    return next((old for old, new in MOVES.items() if new == module), None)
 
 
 FROM = re.compile(r"^(?P<indent>[ \t]*)from (?P<dots>\.*)(?P<mod>[\w.]*) import (?P<names>\([^)]*\)|[^\n#]*)", re.M)
@@ -109,8 +138,12 @@ def rewrite(text: str, old_pkg: list[str] | None, new_pkg: list[str] | None) -> 
         return "\n".join(out) + trailing
 
     text = FROM.sub(replace, text)
-    return DOTTED.sub(lambda m: "leanbert." + new_name(m[1]) if not _already_new(m[1], m.string, m.end())
+    text = DOTTED.sub(lambda m: "leanbert." + new_name(m[1]) if not _already_new(m[1], m.string, m.end())
                       else m[0], text)
+    for (old, name), dest in NAME_MOVES.items():
+        text = re.sub(rf"(?<![\w.])leanbert\.({re.escape(old)}|{re.escape(MOVES.get(old, old))})\.{name}\b",
+                      f"leanbert.{dest}.{name}", text)
+    return text
 
 
 OLD = sorted(MOVES, key=len, reverse=True)

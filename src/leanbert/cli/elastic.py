@@ -12,7 +12,7 @@ from ..errors import LeanbertError
 
 def _output_dir(param: typer.CallbackParam, value: Optional[Path]):
     # annotated: typer passes the parameter by its type (an unannotated callback got the Context)
-    from . import _output_dir as check
+    from .options import check_output_dir as check
 
     return check(param, value)
 
@@ -41,7 +41,7 @@ def elastic(
     """Elastic fine-tuning (sandwich rule, in-place, teacher and ranking distillation) of one checkpoint that runs
     at any budget, then a per-budget profile search on a held-out slice of the training data."""
     from .. import checks
-    from . import _set_threads
+    from .options import set_threads as _set_threads
     from ..training.train import FinetuneArgs
     from ..training.elastic.pipeline import elastic_pipeline
     from ..training.elastic.recipe import ElasticRecipe

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
+from ..engine import registry
 from ..engine.api import apply, current_config
 from ..atomic import atomic_path, write_json
 from ..errors import ConfigError, LeanbertError
 
-EXPORTABLE_METHODS = ("power", "acc", "fca")
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # BERT's; families without segments take two
 TOLERANCE = 1e-4  # max |logit difference| accepted between onnxruntime and PyTorch (float32, both CPU)
 
@@ -57,10 +57,11 @@ def exportable_config(config):
     """The config the graph will run (min_tokens >= 2), or a ConfigError naming why it cannot export."""
     if config is None:
         return None
-    if config.method not in EXPORTABLE_METHODS:
+    if not registry.has(config.method, "exportable"):
+        exportable = [name for name, spec in registry.specs().items() if spec.exportable]
         raise ConfigError(f"invalid config field 'method': {config.method!r} cannot be exported to ONNX "
                           f"(its token counts depend on comparisons of the length); exportable: dense, "
-                          f"{', '.join(EXPORTABLE_METHODS)}")
+                          f"{', '.join(exportable)}")
     if config.pattern is not None:
         raise ConfigError("invalid config field 'pattern': a sparse pattern composed with the reduction cannot be exported")
     if config.keep_counts is not None and min(config.keep_counts) < 2:

@@ -19,12 +19,11 @@ import torch
 
 from ..engine.api import current_config
 from ..data.batching import check_max_length
-from ..engine.config import ACCConfig
 from ..methods.acc.profiles import profile_for, saved_table
 from ..errors import ConfigError, LeanbertError
 from ..measure.evaluation import check_finite
 from ..measure.flops import model_dims
-from ..methods import build_method
+from ..engine.registry import build_method, has
 from ..engine.models import load_classifier, load_tokenizer
 from ..core.schedule import max_speedup, predicted_speedup, solve_fractions
 
@@ -52,7 +51,7 @@ class Classifier:
         self.limits = limits
         self.max_length = check_max_length(self.tokenizer, self.model.config, max_length)
         self.saved = current_config(self.model)
-        self.adjustable = self.saved is not None and self.saved.method == "acc"  # ACC offline-tuned
+        self.adjustable = self.saved is not None and has(self.saved.method, "adjustable")  # ACC offline-tuned
         c = self.model.config
         hidden, ffn, layers, _ = model_dims(c)
         self.shape = dict(num_layers=layers, hidden=hidden, ffn=ffn)
@@ -62,7 +61,7 @@ class Classifier:
             self.max_speedup = self.table[-1]["speedup"]
         self.regression = c.problem_type == "regression" or c.num_labels == 1
         self.labels = [c.id2label[i] for i in range(c.num_labels)]
-        self._profiles: dict[float, ACCConfig] = {}
+        self._profiles: dict[float, object] = {}
         self._lock = threading.Lock()  # one forward at a time: torch already uses every thread it was given
 
     def info(self) -> dict:
@@ -87,7 +86,7 @@ class Classifier:
                 fractions = solve_fractions(speedup, n0=self.max_length, **self.shape)
             except ConfigError as e:
                 raise RequestError(f"{e} (allowed: 1 to {self.max_speedup:.2f})") from None
-            self._profiles[speedup] = ACCConfig(keep_fractions=fractions, score=self.saved.score)
+            self._profiles[speedup] = self.saved.replace(keep_fractions=fractions)  # the tuned config, re-profiled
         return self._profiles[speedup]
 
     def check(self, texts: list[str], pairs: list[str] | None) -> None:

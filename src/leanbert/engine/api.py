@@ -6,7 +6,7 @@ import contextlib
 from . import patch
 from .config import CONFIG_KEY, ReductionConfig, config_from_dict
 from ..errors import ConfigError
-from ..methods import build_method
+from .registry import build_method
 
 
 def apply(model, config: ReductionConfig):

@@ -20,9 +20,9 @@ class ReductionMethod:
         self.config = config
         self.pattern = None  # the method of a sparse pattern composed with this reduction, if any
         if config.pattern is not None:
-            from ..methods.sparse.method import SparseMethod  # late import: sparse builds on this module
+            from .registry import build_method  # late import: the registry's methods build on this module
 
-            self.pattern = SparseMethod(config.pattern)
+            self.pattern = build_method(config.pattern)
         fractions = config.keep_fractions
         self.rationals = None if fractions is None else schedule.monotone_rationals(tuple(fractions))
 

@@ -10,17 +10,18 @@ equals Hugging Face) and tests/test_reference.py (the reduced path equals a naiv
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import torch
-from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPastAndCrossAttentions
-from transformers.utils import output_capturing
 
 from .. import backbones
-from ..core import banded, scoring
 from ..data import syntax
 from ..errors import ConfigError
+from .attention import attention_with_kernel, attention_with_stats
+from .masks import hf_mask, key_mask_from_hf, pair_mask, proportional_mask
+from .outputs import hidden_states_wanted, record_hidden_states
 
 METHOD_ATTR = "_leanbert_method"
 BACKBONE_ATTR = "_leanbert_backbone"  # the family's adapter, set on the encoder by find_encoder
@@ -88,128 +89,6 @@ def installed_method(encoder):
     return getattr(encoder, METHOD_ATTR, None)
 
 
-def key_mask_from_hf(attention_mask, hidden: torch.Tensor) -> torch.Tensor:
-    """(B, N) bool of real tokens, recovered from the 4D mask Hugging Face built (None = no padding)."""
-    b, n, _ = hidden.shape
-    if attention_mask is None:
-        return torch.ones(b, n, dtype=torch.bool, device=hidden.device)
-    if not isinstance(attention_mask, torch.Tensor):
-        raise ConfigError("token reduction supports attn_implementation 'eager' or 'sdpa'; "
-                          f"got a {type(attention_mask).__name__} mask")
-    allowed = attention_mask[:, 0] if attention_mask.dtype == torch.bool else attention_mask[:, 0] == 0  # (B, Nq, N)
-    return allowed.any(dim=-2)
-
-
-def hf_mask(config, hidden: torch.Tensor, key_mask: torch.Tensor):
-    """The mask the model's own attention implementation expects, for the current (shorter) sequence."""
-    return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=key_mask)
-
-
-def pair_mask(config, allowed: torch.Tensor, dtype):
-    """A (B, N, N) query-key pattern in the format of the model's attention implementation:
-    bool (B, 1, N, N) for SDPA, additive float for eager."""
-    if config._attn_implementation == "sdpa":
-        return allowed[:, None]
-    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
-        ~allowed, torch.finfo(dtype).min)[:, None]
-
-
-def proportional_mask(key_mask: torch.Tensor, sizes: torch.Tensor, dtype) -> torch.Tensor:
-    """Additive (B, 1, 1, N) mask adding log(size) to each key's logit (ToMe's proportional attention);
-    pads get the dtype's minimum. Both SDPA and eager attention accept additive float masks."""
-    bias = sizes.clamp(min=1e-6).log().to(dtype)  # (B, N)
-    return bias.masked_fill(~key_mask, torch.finfo(dtype).min)[:, None, None, :]
-
-
-def project_heads(layer, hidden: torch.Tensor, backbone=None):
-    """The layer's query, key and value projections, each (B, H, N, Dh)."""
-    backbone = backbone or backbones.FAMILIES["bert"]
-    b, n, _ = hidden.shape
-    dh = backbone.head_size(layer)
-    return tuple(f(hidden).view(b, n, -1, dh).transpose(1, 2) for f in backbone.qkv_projections(layer))
-
-
-def attention_with_kernel(layer, hidden: torch.Tensor, key_mask: torch.Tensor, kernel, backbone=None) -> torch.Tensor:
-    """The attention sub-layer with its core (softmax(QK^T)V) replaced by `kernel` (e.g. banded attention)."""
-    backbone = backbone or backbones.FAMILIES["bert"]
-    b, n, _ = hidden.shape
-    q, k, v = project_heads(layer, hidden, backbone)
-    context = kernel(q, k, v, key_mask, scale=backbone.scaling(layer)).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
-    return backbone.attention_output(layer, context, hidden)
-
-
-QUERY_CHUNK = 64  # queries per block in scoring layers: (B*H, 64, N) probabilities at a time
-
-
-def pattern_bias(allowed: torch.Tensor, heads: int, dtype) -> torch.Tensor:
-    """(B, c, N) or per-head (B, H, c, N) bool -> (B*H, c, N) additive: 0 where allowed, the dtype's
-    minimum elsewhere."""
-    bias = (allowed.to(dtype) - 1) * torch.finfo(dtype).max
-    return bias.flatten(0, 1) if bias.dim() == 4 else bias.repeat_interleave(heads, dim=0)
-
-
-def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, chunk: int = QUERY_CHUNK,
-                         allowed: torch.Tensor | None = None, band: banded.Band | None = None, backbone=None,
-                         position_bias: torch.Tensor | None = None):
-    """The attention sub-layer (self-attention + output projection + residual LayerNorm) computed explicitly,
-    so that the statistics the scores need come out. Returns output (B, N, D), AttentionStats, values
-    (B, H, N, Dh). `position_bias` (B, H, N, N): added to the logits (MPNet's relative position bias).
-
-    Queries are processed in blocks: each block's probabilities (B*H, c, keys) are made, used for the context
-    and folded into the per-key sums, then dropped, so the (B, H, N, N) matrix never exists (at 512 tokens,
-    batch 32, it is 400 MB and made a scoring layer about 3x slower than SDPA; blocked, about 1.6x). Blocks
-    come from `_full_blocks` (every key, `chunk` queries at a time; one block with a symbolic length, for
-    export; `allowed` (B, N, N), a sparse pattern in patterns.finalize form, restricts each query's keys) or
-    from `_band_blocks` (`band`: a neighbour pattern, each query block scoring only the keys in its window).
-    """
-    backbone = backbone or backbones.FAMILIES["bert"]
-    b, n, _ = hidden.shape
-    dh, scaling, dropout = backbone.head_size(layer), backbone.scaling(layer), backbone.attention_dropout(layer)
-    q, k, v = (x.reshape(-1, n, dh) for x in project_heads(layer, hidden, backbone))  # (B*H, N, Dh)
-    h = q.shape[0] // b
-    flat_bias = None if position_bias is None else position_bias.reshape(b * h, n, n)  # (B*H, N, N)
-    real = key_mask.to(q.dtype).repeat_interleave(h, dim=0)[:, None, :]  # (B*H, 1, N)
-    blocks = (_band_blocks(n, band, key_mask, h, q.dtype) if band is not None
-              else _full_blocks(n, chunk, real, allowed, h, q.dtype))
-    contexts, selfs, received = [], [], torch.zeros_like(real)
-    for start, stop, keys, bias, every_key in blocks:
-        if flat_bias is not None:
-            bias = bias + flat_bias[:, start:stop][:, :, keys]  # (B*H, c, keys)
-        probs = torch.baddbmm(bias, q[:, start:stop], k[:, keys].transpose(1, 2), alpha=scaling).softmax(dim=-1)
-        contexts.append(torch.bmm(dropout(probs), v[:, keys]))  # (B*H, c, Dh)
-        if every_key:  # + the sum over this block's real queries, fused into one GEMM
-            received = torch.baddbmm(received, real[:, :, start:stop], probs)  # (B*H, 1, N)
-        else:  # a window of keys: scatter the sums to their positions
-            positions = banded.key_positions_of(keys, hidden.device)
-            received = received.index_add(2, positions, torch.bmm(real[:, :, start:stop], probs))
-        if isinstance(keys, slice):  # contiguous keys: each query's own key lies on a diagonal
-            selfs.append(torch.diagonal(probs[:, :, start - keys.start:stop - keys.start], dim1=1, dim2=2))  # (B*H, c)
-        else:  # [CLS] + a window
-            own = torch.searchsorted(keys, torch.arange(start, stop, device=hidden.device))
-            selfs.append(probs.gather(2, own[None, :, None].expand(probs.shape[0], -1, 1))[..., 0])  # (B*H, c)
-    context = torch.cat(contexts, dim=1).view(b, h, n, dh).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
-    self_attention = torch.cat(selfs, dim=1).view(b, h, n) * key_mask[:, None, :]
-    stats = scoring.AttentionStats(received.view(b, h, n), self_attention)
-    return backbone.attention_output(layer, context, hidden), stats, v.view(b, h, n, dh)
-
-
-def _full_blocks(n, chunk: int, real: torch.Tensor, allowed, heads: int, dtype):
-    """(start, stop, keys, bias, every key?) per query block over every key; bias (B*H, 1 or c, N) masks pads
-    (and the pattern)."""
-    pad_bias = (real - 1) * torch.finfo(dtype).max  # (B*H, 1, N): 0 for real keys, the dtype's minimum for pads
-    starts = [0] if isinstance(n, torch.SymInt) else range(0, n, chunk)
-    for start in starts:
-        stop = n if isinstance(n, torch.SymInt) else min(n, start + chunk)
-        yield start, stop, slice(0, n), pad_bias if allowed is None else pattern_bias(allowed[:, start:stop], heads, dtype), True
-
-
-def _band_blocks(n: int, band: banded.Band, key_mask: torch.Tensor, heads: int, dtype):
-    """(start, stop, keys, bias, every key?) per query block of a neighbour pattern: only its window's keys."""
-    for blk in banded.query_blocks(n, band.width, band.global_first, device=key_mask.device):
-        allowed = banded.block_allowed(blk, band.width, band.global_first, key_mask, band.head_widths)  # (B[, H], c, L)
-        yield blk.start, blk.stop, blk.keys, pattern_bias(allowed, heads, dtype), False
-
-
 def _attention_sublayer(config, backbone, method, index, layer, hidden, key_mask, mask, position_bias):
     """The attention sub-layer where no scores are needed: the banded kernel when the pattern allows it,
     else the model's own kernel with the pattern (or the plain padding mask) as its mask."""
@@ -229,70 +108,97 @@ def _banded_kernel(backbone, method, index: int, n: int):
     return method.attention_kernel(index, n)
 
 
+@dataclasses.dataclass
+class LoopState:
+    """What the loop carries from layer to layer within one call (nothing of it outlives the call)."""
+
+    hidden: torch.Tensor  # (B, N, D)
+    key_mask: torch.Tensor  # (B, N) bool, real tokens
+    mask: object  # the mask the model's own attention takes for the current length
+    sizes: torch.Tensor | None = None  # (B, N) tokens merged into each (proportional attention), or None
+    positions: torch.Tensor | None = None  # (B, N) original positions, for families whose attention reads them
+    bias: torch.Tensor | None = None  # (B, H, N, N) the family's position bias at those positions, or None
+
+
 def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
                             encoder_attention_mask=None, past_key_values=None, use_cache=None, **kwargs):
-    per_call = kwargs.pop(PER_CALL_KWARG, None)
+    method = _method_for_call(self, kwargs.pop(PER_CALL_KWARG, None))
     syntax_hops = kwargs.pop(syntax.KWARG, None)  # (B, N, N) parse distances: the syntax pattern's input
     record = kwargs.pop(SCORES_KWARG, None)
-    method = installed_method(self)
-    if per_call is not None:
-        from .config import ReductionConfig
-        from ..methods import build_method
-
-        if not isinstance(per_call, ReductionConfig):  # e.g. a dict: say which argument, not an AttributeError
-            raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': needs a leanbert config object (e.g. "
-                              f"ACCConfig, or config_from_dict(...)), got {type(per_call).__name__}")
-        method = build_method(per_call)
-        check_head(getattr(self, HEAD_ATTR, None), method)
-        if per_call.num_layers != len(self.layer):
-            raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': has {per_call.num_layers} layers, "
-                              f"the model {len(self.layer)}")
     plan = method.plan(hidden_states.shape[1])
-    key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
     backbone, config = backbone_of(self), _hf_config(self)
-    mask, sizes = attention_mask, None
+    key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
     positions = _start_positions(backbone, key_mask, hidden_states.dtype)  # (B, N) or None
-    bias = None if positions is None else backbone.position_bias(self, positions)  # (B, H, N, N) or None
-    states = [] if _hidden_states_wanted(kwargs) or backbone.wants_hidden_states(kwargs) else None
+    state = LoopState(hidden_states, key_mask, attention_mask, positions=positions,
+                      bias=None if positions is None else backbone.position_bias(self, positions))  # (B, H, N, N)
+    states = [] if hidden_states_wanted(kwargs) or backbone.wants_hidden_states(kwargs) else None
     for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
         if states is not None:
-            states.append(hidden_states)  # the input of layer `index`: the embeddings, then each layer's output
-        reduces = method.scores_layer(index, hidden_states.shape[1], n_keep)
+            states.append(state.hidden)  # the input of layer `index`: the embeddings, then each layer's output
+        reduces = method.scores_layer(index, state.hidden.shape[1], n_keep)
         recorded = record is not None and method.scores_from_attention and not method.patterned(index)
-        if not reduces and not recorded:
-            hidden_states = _plain_layer(config, backbone, method, index, layer, hidden_states, key_mask, mask, bias,
-                                         syntax_hops, kwargs)
-            continue
-        band = method.band(index, hidden_states.shape[1]) if not backbone.carries_positions else None
-        if method.scores_from_attention:
-            allowed = None if band else method.allowed_pairs(index, key_mask, hidden_states)  # a composed pattern
-            attended, stats, values = attention_with_stats(layer, hidden_states, key_mask, allowed=allowed, band=band,
-                                                           backbone=backbone, position_bias=bias)
-            scores = method.score(stats, key_mask, values, backbone.output_weight(layer))  # (B, N)
+        if reduces or recorded:
+            _scoring_layer(self, config, backbone, method, index, layer, state, n_keep if reduces else None,
+                           record if recorded else None)
         else:
-            attended = _attention_sublayer(config, backbone, method, index, layer, hidden_states, key_mask, mask, bias)
-            scores = None
-        if recorded:
-            record.append((scores, key_mask))
-        if not reduces:  # scored for the record only: every token goes on
-            hidden_states = backbone.feed_forward(layer, attended)
-            continue
-        if positions is None:
-            attended, key_mask, sizes = method.reduce(attended, key_mask, scores, n_keep, index, sizes)  # (B, N', D)
-        else:
-            attended, key_mask, sizes, positions = method.reduce_carrying(attended, positions, key_mask, scores, n_keep,
-                                                                          index, sizes)
-            bias = backbone.position_bias(self, positions)
-        hidden_states = method.finish_layer(backbone.feed_forward(layer, attended), sizes)  # (B, N', D)
-        use_sizes = sizes is not None and method.uses_sizes()
-        mask = (proportional_mask(key_mask, sizes, hidden_states.dtype) if use_sizes
-                else hf_mask(config, hidden_states, key_mask))
+            state.hidden = _plain_layer(config, backbone, method, index, layer, state.hidden, state.key_mask, state.mask,
+                                        state.bias, syntax_hops, kwargs)
     if states is not None:
-        states.append(hidden_states)
-        if _hidden_states_wanted(kwargs):
-            _record_hidden_states(states)
-    return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=hidden_states,
+        states.append(state.hidden)
+        if hidden_states_wanted(kwargs):
+            record_hidden_states(states)
+    return BaseModelOutputWithPastAndCrossAttentions(last_hidden_state=state.hidden,
                                                      **backbone.extra_outputs(kwargs, states))
+
+
+def _method_for_call(encoder, per_call):
+    """The installed method, or the one of a per-call config (`leanbert_config=`), checked against the model."""
+    if per_call is None:
+        return installed_method(encoder)
+    from .config import ReductionConfig
+    from .registry import build_method
+
+    if not isinstance(per_call, ReductionConfig):  # e.g. a dict: say which argument, not an AttributeError
+        raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': needs a leanbert config object (e.g. "
+                          f"ACCConfig, or config_from_dict(...)), got {type(per_call).__name__}")
+    method = build_method(per_call)
+    check_head(getattr(encoder, HEAD_ATTR, None), method)
+    if per_call.num_layers != len(encoder.layer):
+        raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': has {per_call.num_layers} layers, "
+                          f"the model {len(encoder.layer)}")
+    return method
+
+
+def _scoring_layer(encoder, config, backbone, method, index, layer, state: LoopState, n_keep, record) -> None:
+    """A layer that scores its tokens: the attention sub-layer with statistics (or the method's own sub-layer),
+    the scores appended to `record` (when given), then (`n_keep` not None) the reduction and the feed-forward
+    block on the shorter sequence."""
+    if method.scores_from_attention:
+        band = method.band(index, state.hidden.shape[1]) if not backbone.carries_positions else None
+        allowed = None if band else method.allowed_pairs(index, state.key_mask, state.hidden)  # a composed pattern
+        attended, stats, values = attention_with_stats(layer, state.hidden, state.key_mask, allowed=allowed, band=band,
+                                                       backbone=backbone, position_bias=state.bias)
+        scores = method.score(stats, state.key_mask, values, backbone.output_weight(layer))  # (B, N)
+    else:
+        attended = _attention_sublayer(config, backbone, method, index, layer, state.hidden, state.key_mask,
+                                       state.mask, state.bias)
+        scores = None
+    if record is not None:
+        record.append((scores, state.key_mask))
+    if n_keep is None:  # scored for the record only: every token goes on
+        state.hidden = backbone.feed_forward(layer, attended)
+        return
+    if state.positions is None:
+        attended, state.key_mask, state.sizes = method.reduce(attended, state.key_mask, scores, n_keep, index,
+                                                              state.sizes)  # (B, N', D)
+    else:
+        attended, state.key_mask, state.sizes, state.positions = method.reduce_carrying(
+            attended, state.positions, state.key_mask, scores, n_keep, index, state.sizes)
+        state.bias = backbone.position_bias(encoder, state.positions)
+    state.hidden = method.finish_layer(backbone.feed_forward(layer, attended), state.sizes)  # (B, N', D)
+    use_sizes = state.sizes is not None and method.uses_sizes()
+    state.mask = (proportional_mask(state.key_mask, state.sizes, state.hidden.dtype) if use_sizes
+                  else hf_mask(config, state.hidden, state.key_mask))
 
 
 def _start_positions(backbone, key_mask: torch.Tensor, dtype) -> torch.Tensor | None:
@@ -313,29 +219,5 @@ def _plain_layer(config, backbone, method, index, layer, hidden, key_mask, mask,
     allowed = method.allowed_pairs(index, key_mask, hidden, syntax_hops) if patterned else None
     layer_mask = mask if allowed is None else pair_mask(config, allowed, hidden.dtype)
     soft = method.attention_bias(index, key_mask, hidden.dtype) if patterned else None
-    layer_mask = layer_mask if soft is None else soft  # a learned soft band (learned_band.py)
+    layer_mask = layer_mask if soft is None else soft  # a learned soft band (methods/sparse/learned_band.py)
     return backbone.run_layer(layer, hidden, layer_mask, position_bias=bias, **kwargs)  # (B, N, D)
-
-
-# Hugging Face collects `output_hidden_states` / `output_attentions` with forward hooks on BertLayer and
-# BertSelfAttention, which reducing layers bypass (they run the sub-layers themselves): left alone, a patched
-# model would return hidden states for some layers only, misnumbered. So the loop records every layer's
-# hidden states itself into Hugging Face's collector, and refuses attentions (below).
-
-
-def _hidden_states_wanted(kwargs) -> bool:
-    """Whether Hugging Face's output recorder collects hidden states in this call; refuses attentions."""
-    collecting = output_capturing._active_collector.get() or {}
-    if "attentions" in collecting or kwargs.get("output_attentions"):
-        raise ConfigError("output_attentions is not available on a leanbert-patched model: reducing and sparse "
-                          "layers never build the attention matrix; the dense model gives them "
-                          "(leanbert.remove(model), or `with leanbert.engine.api.applied(model, None):`)")
-    return "hidden_states" in collecting
-
-
-def _record_hidden_states(states: list) -> None:
-    """Put the embeddings and every layer's output (B, N_l, D), at the length each has after its layer, where
-    Hugging Face returns them from; indices that `output_hidden_states` did not select stay None, as in HF."""
-    collecting = output_capturing._active_collector.get()
-    selected = collecting.get("_hidden_states_layers")
-    collecting["hidden_states"][:] = [h if selected is None or i in selected else None for i, h in enumerate(states)]

@@ -18,7 +18,7 @@ from ..engine.api import applied
 from ..data.batching import EncodedDataset, make_collate, sorted_batches
 from ..errors import ConfigError
 from .latency import LatencyModel
-from ..methods import build_method
+from ..engine.registry import build_method, spec_of
 
 
 def sample_dataset(ds: EncodedDataset, n: int, seed: int = 0) -> EncodedDataset:
@@ -112,7 +112,7 @@ class SpeedBench:
                 out.setdefault("spread", {}).setdefault(protocol, {})[str(bs)] = [round(min(ratios), 3), round(max(ratios), 3)]
                 out["seconds"][f"{protocol}_bs{bs}"] = {"method": round(statistics.median(method), 5),
                                                         "dense": round(statistics.median(dense), 5)}
-                if bs in self.latency and config is not None and config.method != "ltp":  # LTP: no static plan to predict from
+                if bs in self.latency and config is not None and not spec_of(config).data_dependent:  # no static plan
                     lengths = [b["input_ids"].shape[1] for b in batches]
                     pred = self.latency[bs].predicted_speedup(lengths, build_method(config), self.num_layers)
                     out.setdefault("calibrated", {}).setdefault(protocol, {})[str(bs)] = round(pred, 3)

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch.utils import benchmark
 
-from ..engine import patch
+from ..engine import masks, patch
+from ..engine.attention import attention_with_stats
 
 
 def _median_seconds(fn, min_run_time: float) -> float:
@@ -41,10 +42,10 @@ class LatencyModel:
                 h = torch.randn(batch_size, n, hidden_size)
                 key_mask = torch.ones(batch_size, n, dtype=torch.bool)
                 key_mask[:, n - max(1, n // 8):] = False  # some padding, as in real batches
-                mask = patch.hf_mask(model.config, h, key_mask)
+                mask = masks.hf_mask(model.config, h, key_mask)
                 rows["attention"].append(_median_seconds(lambda: backbone.run_attention(layer, h, mask), min_run_time))
                 rows["scoring"].append(_median_seconds(
-                    lambda: patch.attention_with_stats(layer, h, key_mask, backbone=backbone), min_run_time))
+                    lambda: attention_with_stats(layer, h, key_mask, backbone=backbone), min_run_time))
                 rows["ffn"].append(_median_seconds(lambda: backbone.feed_forward(layer, h), min_run_time))
         n = np.asarray(lengths, dtype=float)
         quadratic = min(2, len(lengths) - 1)

@@ -1,15 +1,2 @@
-"""Registry of token-reduction methods: name -> implementation class."""
-from .acc.method import ACCMethod
-from ..engine.method import ReductionMethod
-from .fca.method import FCAMethod
-from .ltp.method import LTPMethod
-from .power.method import PowerMethod
-from .sparse.method import SparseMethod
-from .tome.method import TomeMethod
-
-METHODS: dict[str, type[ReductionMethod]] = {"power": PowerMethod, "acc": ACCMethod, "fca": FCAMethod, "tome": TomeMethod,
-                                               "ltp": LTPMethod, "sparse": SparseMethod}
-
-
-def build_method(config) -> ReductionMethod:
-    return METHODS[config.method](config)
+"""One folder per method. Each registers itself with the registry (engine/registry.py) when imported; the
+registry imports every folder here, so a new method is a new folder and nothing else."""

@@ -16,7 +16,9 @@ import math
 import random
 from collections import Counter
 
-from ...engine.config import ACCConfig, FCAConfig, ReductionConfig, config_from_dict
+from ...engine.config import ReductionConfig, config_from_dict
+from ..fca.config import FCAConfig
+from .config import ACCConfig
 from ...errors import ConfigError
 from ...measure.flops import encoder_flops
 
@@ -51,7 +53,7 @@ def coarse_histogram(lengths, bins: int = 24) -> tuple[tuple[int, int], ...]:
 
 def flops_ratio(config: ReductionConfig | None, histogram, dims) -> float:
     """Dense FLOPs / the config's FLOPs over the length histogram; dims = (hidden, ffn, layers, heads)."""
-    from .. import build_method
+    from ...engine.registry import build_method
 
     hidden, ffn, layers, heads = dims
     method = None if config is None else build_method(config)

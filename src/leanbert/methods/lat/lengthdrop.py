@@ -21,8 +21,10 @@ import random
 import torch
 import torch.nn.functional as F
 
-from ...engine.config import PowerConfig
+from ..power.config import PowerConfig
 from ...errors import ConfigError
+from ...engine.api import apply
+from ...training.hooks import TrainingStage
 
 
 def drop_fractions(drops: list[float]) -> tuple[float, ...]:
@@ -135,3 +137,21 @@ def _drops_of(fractions: tuple[float, ...]) -> list[float]:
         out.append(0.0 if prev <= 0 else max(0.0, 1.0 - f / prev))
         prev = f
     return out
+
+
+class LengthDropStage(TrainingStage):
+    def __init__(self, sampler: LengthDropSampler, n_random: int, regression: bool):
+        self.sampler, self.n_random, self.regression = sampler, n_random, regression
+
+    def loss(self, model, batch):
+        return sandwich_loss(model, batch, self.sampler, self.n_random, self.regression)
+
+
+def length_drop(args, model, context: dict) -> TrainingStage | None:
+    """LengthDrop training (`args.lat_max_drop`): patched with a keep-everything config, so sub-models come per call."""
+    if args.lat_max_drop is None:
+        return None
+    layers = model.config.num_hidden_layers
+    apply(model, full_config(layers))
+    return LengthDropStage(LengthDropSampler(layers, args.lat_max_drop, args.seed), args.lat_random,
+                           context["spec"].is_regression)

@@ -6,7 +6,7 @@ number of survivors differs per example, and a batch needs one length: the batch
 count, and in rows with fewer survivors the extra slots are masked out (they become padding), so every
 row computes what it would compute alone. The count needs one host sync per layer (`.item()`), so this
 method does not trace into one graph (torch.compile / ONNX): documented in docs/methods.md.
-The soft stage (learning the thresholds) is in ltp_training.py.
+The soft stage (learning the thresholds) is in training.py beside it.
 """
 import torch
 

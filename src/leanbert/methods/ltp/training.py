@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from ...core import scoring
-from ...engine.config import LTPConfig
+from .config import LTPConfig
 from ...engine.method import ReductionMethod
+from ...training.hooks import SoftStage
 
 ATTR = "leanbert_ltp"
 
@@ -68,3 +69,16 @@ def attach_soft_ltp(model, init: float = 0.0, temperature: float = 0.1) -> LTPTh
     setattr(model, ATTR, weights)
     patch.install(encoder, SoftLTPMethod(weights))
     return weights
+
+
+class SoftLTP(SoftStage):
+    def log_epoch(self, model, log: dict, entry: dict) -> None:
+        log["ltp_config"] = self.soft.config().to_dict()
+        entry["ltp_thresholds"] = list(self.soft.config().thresholds)
+
+
+def soft_ltp(args, model, context: dict) -> SoftStage | None:
+    """LTP's soft stage (`args.ltp_lambda`)."""
+    if not args.ltp_lambda:
+        return None
+    return SoftLTP(attach_soft_ltp(model, temperature=args.ltp_temperature), args.ltp_lambda)

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from ...core import scoring
-from ...engine.config import PowerConfig
+from .config import PowerConfig
 from ...engine.method import ReductionMethod
+from ...training.hooks import SoftStage
 
 ATTR = "leanbert_retention"
 
@@ -77,3 +78,16 @@ def detach_search(model) -> tuple[int, ...]:
     delattr(model, ATTR)
     patch.uninstall(patch.find_encoder(model))
     return counts
+
+
+class RetentionSearch(SoftStage):
+    def log_epoch(self, model, log: dict, entry: dict) -> None:
+        entry["retention_keep_counts"] = list(self.soft.keep_counts())
+        log["retention_keep_counts"] = entry["retention_keep_counts"]
+
+
+def retention_search(args, model, context: dict) -> SoftStage | None:
+    """The soft-extraction search (`args.retention_lambda`)."""
+    if not args.retention_lambda:
+        return None
+    return RetentionSearch(attach_search(model, context["max_length"]), args.retention_lambda)

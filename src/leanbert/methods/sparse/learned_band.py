@@ -18,9 +18,10 @@ import math
 import torch
 from torch import nn
 
-from ...engine.config import SparseConfig
+from .config import SparseConfig
 from ...errors import ConfigError
 from ...engine.method import ReductionMethod
+from ...training.hooks import SoftStage
 
 ATTR = "leanbert_band"
 
@@ -104,3 +105,18 @@ def attach_learned_band(model, layers, init: float = 16.0, tau_start: float = 4.
     setattr(model, ATTR, degrees)
     patch.install(encoder, SoftBandMethod(degrees))
     return degrees
+
+
+class SoftBands(SoftStage):
+    def log_epoch(self, model, log: dict, entry: dict) -> None:
+        log["band_config"] = self.soft.config().to_dict()
+        entry["band_widths"] = [list(w) for w in self.soft.widths()]
+        entry["band_temperature"] = round(self.soft.temperature(), 4)
+
+
+def learned_band(args, model, context: dict) -> SoftStage | None:
+    """The learned-degree soft stage (`args.band_lambda`; 0 is meaningful: widths learned from the task alone)."""
+    if args.band_lambda is None:
+        return None
+    layers = range(args.band_from_layer, model.config.num_hidden_layers)
+    return SoftBands(attach_learned_band(model, layers, args.band_init, *args.band_temperature), args.band_lambda)

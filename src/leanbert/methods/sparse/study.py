@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...data import syntax
-from ...engine.config import SparseConfig
+from .config import SparseConfig
 from ...errors import ConfigError
 
 # family -> how its knob k becomes pattern fields; global_cls only where the family is about it
@@ -82,10 +82,11 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
     if (learned_lambdas or control) and epochs <= 0:
         raise ConfigError("invalid config field 'epochs': learned degrees and the dense control are trained, "
                           "give --epochs > 0")
-    from .. import build_method
-    from ..power.pipeline import BAND_STAGE
+    from ...engine.registry import build_method
+    from .pipeline import BAND_STAGE
     from ...report.results import append
-    from ...measure.runner import evaluate_rows, load_split, mean_sparsity
+    from ...measure.runner import evaluate_rows, load_split
+    from ...measure.sparsity import mean_sparsity
 
     tokenizer, model, _, _, ds, n0 = load_split(dense, task, "dev", data_dir, None)  # embeddings: the lexical input
     num_layers = model.config.num_hidden_layers
@@ -146,7 +147,7 @@ def _finished_cells(results: Path | None) -> dict[str, dict]:
 
 
 def _learned_cell(task, dense, lam, start, epochs, cell_dir: Path, data_dir, dense_score, finetune_args) -> dict:
-    from ..power.pipeline import learned_band_pipeline
+    from .pipeline import learned_band_pipeline
     from ...measure.runner import evaluate_rows
     from ...training.train import FinetuneArgs
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ...data.batching import TEACHER_IMPORTANCE, TEACHER_LOGITS, sorted_batches, make_collate
-from ...engine.config import ACCConfig
+from ...methods.acc.config import ACCConfig
 from ...errors import ConfigError
 from ...measure.flops import model_dims
 from ...engine.patch import SCORES_KWARG
