@@ -7,15 +7,17 @@ import sys
 import typer
 
 from ..errors import LeanbertError
-from . import deploy, evaluate, peers, train  # noqa: F401  (each registers its commands on `app`)
 from .app import app
+from . import train  # noqa: F401, I001  (each module registers its commands on `app`; `--help` lists them in this order)
+from . import peers  # noqa: F401
+from . import evaluate  # noqa: F401
+from . import deploy  # noqa: F401
 from .backbone import backbone_app
 from .elastic import elastic as _elastic_command
-from .options import set_threads  # noqa: F401  (commands outside this package take it from here)
 
 app.command("elastic")(_elastic_command)
 app.add_typer(backbone_app, name="backbone")
-from . import study  # noqa: E402, F401  (after elastic and backbone: the help lists commands in this order)
+from . import study  # noqa: E402, F401
 
 INTERRUPTED = "interrupted: work finished before it is kept (rows already appended; training resumes from its last saved state)"
 
