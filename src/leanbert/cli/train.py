@@ -39,7 +39,7 @@ def finetune(
 
     set_threads(threads)
     if method != DENSE and not registry.has(method, "adjustable"):
-        tunable = [name for name, spec in registry.specs().items() if spec.adjustable]
+        tunable = [name for name, spec in sorted(registry.specs().items()) if spec.adjustable]
         raise LeanbertError(f"--method must be dense or {' or '.join(tunable)} for finetune, got {method!r}")
     user = user_files(train_file, dev_file, None, text_col, text_pair_col, label_col, regression, max_length)
     if user is None and task == "custom":

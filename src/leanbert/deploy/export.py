@@ -58,7 +58,7 @@ def exportable_config(config):
     if config is None:
         return None
     if not registry.has(config.method, "exportable"):
-        exportable = [name for name, spec in registry.specs().items() if spec.exportable]
+        exportable = [name for name, spec in sorted(registry.specs().items()) if spec.exportable]
         raise ConfigError(f"invalid config field 'method': {config.method!r} cannot be exported to ONNX "
                           f"(its token counts depend on comparisons of the length); exportable: dense, "
                           f"{', '.join(exportable)}")

@@ -13,11 +13,11 @@ PROFILES = ("searched", "geometric")
 def check_options_used(method: str, speedups, counts) -> None:
     """Options a method would silently ignore are refused: a row must be what its options say."""
     if speedups and not registry.has(method, "profiled"):
-        takers = [name for name, spec in registry.specs().items() if spec.profiled]
+        takers = [name for name, spec in sorted(registry.specs().items()) if spec.profiled]
         raise ConfigError(f"invalid config field 'speedup': --method {method} takes no --speedup "
                           f"({', '.join(takers)} do)")
     if counts and not registry.has(method, "takes_counts"):
-        takers = [name for name, spec in registry.specs().items() if spec.takes_counts]
+        takers = [name for name, spec in sorted(registry.specs().items()) if spec.takes_counts]
         raise ConfigError(f"invalid config field 'keep_counts': --method {method} takes no --keep-counts "
                           f"({', '.join(takers)} does)")
     if counts and speedups:
@@ -42,7 +42,7 @@ def configs_for(method: str, speedups: list[float], counts: list[int], hf_config
         return [(1.0, None)]
     spec = registry.specs().get(method)
     if spec is None or spec.configs is None:
-        built = [name for name, s in registry.specs().items() if s.configs is not None]
+        built = [name for name, s in sorted(registry.specs().items()) if s.configs is not None]
         raise ConfigError(f"invalid config field 'method': unknown method {method!r} "
                           f"({', '.join([DENSE, *built, SAVED])})")
     return spec.configs(request)
