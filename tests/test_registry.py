@@ -49,3 +49,15 @@ def test_row_labels_come_from_the_method_folders():
     assert label(acc) == "acc-value_norm+sparse-w2-r0-g-from1"
     assert label(leanbert.FCAConfig(keep_counts=(8, 4), coarse=2, merge="mean")) == "fca-k2-mean"
     assert label(None) == "dense"
+
+
+def test_no_code_outside_the_method_folders_compares_method_names():
+    import re
+    from pathlib import Path
+
+    src = Path(leanbert.__file__).parent
+    names = "|".join(registry.names())
+    compare = re.compile(rf"""(==|!=|\bin)\s*\(?["']({names})["']|["']({names})["']\s*(==|!=)""")
+    found = [f"{p.relative_to(src)}:{i}" for p in src.rglob("*.py") if "methods" not in p.relative_to(src).parts
+             for i, line in enumerate(p.read_text().splitlines(), 1) if compare.search(line)]
+    assert found == []
