@@ -38,7 +38,8 @@ def test_warm_heap_stops_per_allocation_page_faults():
 
 def test_current_reports_the_switch_in_a_fresh_process():
     """DEFAULT until the switch, then what the switch returned: WARM exactly where the C library is glibc."""
-    code = "from leanbert.measure import allocator as a; print(a.current()); s = a.keep_freed_memory(); print(s); print(a.current())"
+    code = ("from leanbert.measure import allocator as a; print(a.current()); s = a.keep_freed_memory(); print(s); "
+            "print(a.current())")
     before, state, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                           check=True).stdout.splitlines()
     assert before == allocator.DEFAULT and after == state
