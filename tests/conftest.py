@@ -7,6 +7,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
+from leanbert.measure.latency import LatencyModel
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 WORDS = ("good great fine nice bad awful poor sad the a movie film plot was is very not and it "
@@ -103,3 +105,30 @@ def glue_dir(tmp_path):
     write("MNLI", "dev_matched.tsv", mnli)
     write("MNLI", "dev_mismatched.tsv", mnli.replace("entailment\tentailment", "neutral\tneutral"))
     return root
+
+
+QUICK_CALIBRATION_SECONDS = 0.05  # per timing; the library's 0.2 is for real models, where it matters
+
+
+@pytest.fixture(scope="session")
+def latency_fits():
+    """Latency models fitted so far this session, by layer shape, batch size and fit lengths."""
+    return {}
+
+
+@pytest.fixture
+def quick_calibration(monkeypatch, latency_fits):
+    """A SpeedBench calibrates one latency model per batch size: 15 timings of 0.2 s or more each. Timings
+    depend on the layer's shapes, not its weights, so the tests share one shorter real fit per shape."""
+    fit = LatencyModel.fit.__func__
+
+    def shared_fit(cls, model, batch_size, lengths=None, min_run_time=None):  # min_run_time: the quick one instead
+        c = model.config
+        key = (c.hidden_size, c.intermediate_size, c.num_attention_heads, getattr(c, "_attn_implementation", None),
+               batch_size, tuple(lengths or ()))
+        if key not in latency_fits:
+            latency_fits[key] = fit(cls, model, batch_size, **({"lengths": lengths} if lengths else {}),
+                                    min_run_time=QUICK_CALIBRATION_SECONDS)
+        return latency_fits[key]
+
+    monkeypatch.setattr(LatencyModel, "fit", classmethod(shared_fit))

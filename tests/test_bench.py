@@ -12,7 +12,7 @@ from leanbert.engine.registry import build_method
 from conftest import SENTENCES_NEG, SENTENCES_POS, tiny_model
 
 
-def test_speed_bench_fields(tiny_tokenizer):
+def test_speed_bench_fields(tiny_tokenizer, quick_calibration):
     torch.set_num_threads(1)
     model = tiny_model(vocab_size=64)
     examples = [Example(s, None, 1) for s in SENTENCES_POS + SENTENCES_NEG]

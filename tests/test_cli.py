@@ -1,19 +1,13 @@
 """CLI smoke tests and one-line errors for bad input."""
 import json
 import platform
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from leanbert.measure import allocator
 from leanbert.cli import app
-
-
-def run_cli(*argv, env=None):
-    """The real entry point in a subprocess: what a user sees, exit code and all."""
-    return subprocess.run([sys.executable, "-m", "leanbert", *map(str, argv)], capture_output=True, text=True, env=env)
+from fresh_process import run_cli  # the real entry point in its own (forked) process: exit code, stderr and all
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -105,7 +99,7 @@ def test_evaluate_saved_config_row(tmp_path, tiny_model_dir, glue_dir):
     assert padded["method"] < padded["dense"] and padded["dense"] >= row["dense_gflops"]
 
 
-def test_bench_command_reports_both_baselines(tmp_path, tiny_model_dir, glue_dir):
+def test_bench_command_reports_both_baselines(tmp_path, tiny_model_dir, glue_dir, quick_calibration):
     out = tmp_path / "speed.jsonl"
     r = CliRunner().invoke(app, ["bench", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir", str(glue_dir),
                                  "--speedup", "2", "--max-length", "16", "--batch-sizes", "1,4", "--examples", "4,8",
@@ -127,7 +121,7 @@ def test_bench_command_reports_both_baselines(tmp_path, tiny_model_dir, glue_dir
         assert r.exit_code != 0 and named in str(r.exception), bad
 
 
-def test_evaluate_bench_rows_carry_the_timing_protocol(tiny_model_dir, glue_dir):
+def test_evaluate_bench_rows_carry_the_timing_protocol(tiny_model_dir, glue_dir, quick_calibration):
     r = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tiny_model_dir), "--task", "sst2", "--data-dir",
                                  str(glue_dir), "--method", "acc", "--speedup", "2", "--max-length", "16", "--bench",
                                  "--bench-batch-sizes", "2", "--bench-examples", "4", "--min-run-time", "0.05",

@@ -1,4 +1,5 @@
 """ONNX export: dynamic batch and length, checked with onnxruntime; refusals are clear."""
+import copy
 import json
 
 import pytest
@@ -20,24 +21,42 @@ EXPORTABLE = {
 }
 
 
+LENGTHS = (2, 3, 9, 40)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Each exportable config exported and verified once for the module (an export takes seconds), on demand:
+    name -> (model, graph path, export info)."""
+    done = {}
+
+    def export(name):
+        if name not in done:
+            # initializer_range 0.3: logits that move with the input, so a wrong keep count shows (tested below)
+            model = tiny_model(initializer_range=0.3)
+            if EXPORTABLE[name] is not None:
+                leanbert.apply(model, EXPORTABLE[name])
+            path = tmp_path_factory.mktemp(f"onnx-{name}") / "m.onnx"
+            done[name] = model, path, export_and_verify(model, path, lengths=LENGTHS, example_length=16)
+        return done[name]
+
+    return export
+
+
 @pytest.mark.parametrize("name", sorted(EXPORTABLE))
-def test_exported_graph_matches_pytorch_at_lengths_other_than_the_example(name, tmp_path):
-    # initializer_range 0.3: logits that move with the input, so a wrong keep count shows (tested below)
-    model = tiny_model(initializer_range=0.3)
-    if EXPORTABLE[name] is not None:
-        leanbert.apply(model, EXPORTABLE[name])
-    info = export_and_verify(model, tmp_path / "m.onnx", lengths=(2, 3, 9, 40), example_length=16)
-    assert {(c["length"], c["batch"]) for c in info["checks"]} == {(n, b) for n in (2, 3, 9, 40) for b in (1, 3)}
+def test_exported_graph_matches_pytorch_at_lengths_other_than_the_example(name, exported):
+    _, path, info = exported(name)
+    assert {(c["length"], c["batch"]) for c in info["checks"]} == {(n, b) for n in LENGTHS for b in (1, 3)}
     assert all(c["max_abs_diff"] <= TOLERANCE for c in info["checks"])
-    assert json.loads((tmp_path / "m.onnx.json").read_text())["checks"] == info["checks"]
+    assert json.loads(path.with_name("m.onnx.json").read_text())["checks"] == info["checks"]
 
 
-def test_verification_catches_a_graph_with_other_keep_counts(tmp_path):
-    model = leanbert.apply(tiny_model(initializer_range=0.3), EXPORTABLE["acc"])
-    export_and_verify(model, tmp_path / "m.onnx", lengths=(9,))
+def test_verification_catches_a_graph_with_other_keep_counts(exported):
+    exported_model, path, _ = exported("acc")
+    model = copy.deepcopy(exported_model)  # the shared graph's model stays as exported
     leanbert.apply(model, leanbert.ACCConfig(keep_fractions=(0.5, 0.3, 0.2), min_tokens=2))
     with pytest.raises(LeanbertError, match="differs from PyTorch"):
-        verify_onnx(model, tmp_path / "m.onnx", lengths=(24,))
+        verify_onnx(model, path, lengths=(24,))
 
 
 @pytest.mark.parametrize("config, field", [

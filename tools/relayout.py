@@ -32,6 +32,10 @@ MOVES = {  # old module -> new module
     "latency": "measure.latency", "allocator": "measure.allocator", "runner": "measure.runner",
     "results": "report.results", "report": "report.render", "export": "deploy.export", "serve": "deploy.serve",
     "train": "training.train", "recipes": "training.recipes", "demo": "cli.demo",
+    # packages other branches added before they met the layout
+    **{f"runtimes{m}": f"deploy.runtimes{m}" for m in ("", ".accuracy", ".graphs", ".measure", ".runners", ".serving",
+                                                       ".timing")},
+    "embeddings.command": "cli.embed",
 }
 NAME_MOVES = {  # (old module, name) -> the new module of a name that left its module
     **{("config", c): f"methods.{m}.config" for c, m in (("PowerConfig", "power"), ("ACCConfig", "acc"),

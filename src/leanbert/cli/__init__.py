@@ -14,8 +14,10 @@ from . import evaluate  # noqa: F401
 from . import deploy  # noqa: F401
 from .backbone import backbone_app
 from .elastic import elastic as _elastic_command
+from .embed import embed as _embed_command
 
 app.command("elastic")(_elastic_command)
+app.command("embed")(_embed_command)
 app.add_typer(backbone_app, name="backbone")
 from . import study  # noqa: E402, F401
 

@@ -10,7 +10,7 @@ import typer
 from .. import checks
 from ..errors import LeanbertError
 from .app import app
-from .options import check_output_file, set_threads
+from .options import check_output_file, runtime_of, set_threads
 
 
 def _config_for_checkpoint(model, method: str, speedup: str, keep_counts: str, profile_length: int):
@@ -38,18 +38,36 @@ def export(
     keep_counts: str = typer.Option("", help="power: tokens kept after each layer"),
     profile_length: int = typer.Option(128, help="length at which a --speedup profile is solved"),
     verify_lengths: str = typer.Option("7,33,100", help="sequence lengths checked against PyTorch with onnxruntime"),
+    quantize: Optional[str] = typer.Option(None, help="int8 or int8-per-channel: dynamic int8 quantisation of the graph "
+                                                      "(checked against PyTorch fp32 within 1.0 on the logits)"),
+    fuse: bool = typer.Option(False, help="run onnxruntime's transformer optimiser (attention, LayerNorm, GELU fusions)"),
+    task: Optional[str] = typer.Option(None, help="also check the task score of the graph against PyTorch fp32"),
+    data_dir: Optional[str] = None, split: str = "dev",
+    max_drop: float = typer.Option(1.0, help="with --task: points the graph may score below PyTorch fp32"),
 ):
     """Export to ONNX (dynamic batch and sequence length) and check it with onnxruntime against PyTorch."""
     from ..engine.api import apply, remove
     from ..deploy.export import export_and_verify
+    from ..deploy.runtimes.graphs import export_runtime_graph
     from ..engine.models import load_classifier
 
     checks.at_least(profile_length, 2, "profile-length")  # a profile solved at 1 token keeps nothing to reduce
     lengths = checks.numbers(verify_lengths, "verify-lengths", int, unique=True)
+    checks.at_least(max_drop, 0, "max-drop")
+    if quantize not in (None, "int8", "int8-per-channel"):
+        raise LeanbertError(f"--quantize {quantize}: choose int8 or int8-per-channel (leave it out for fp32)")
+    runtime, precision = "onnxruntime-fused" if fuse else "onnxruntime", quantize or "fp32"
     model = load_classifier(checkpoint)
     config = _config_for_checkpoint(model, method, speedup, keep_counts, profile_length)
     apply(model, config) if config is not None else remove(model)
-    info = export_and_verify(model, output, lengths)
+    if runtime == "onnxruntime" and precision == "fp32":
+        info = export_and_verify(model, output, lengths)
+    else:  # fused and/or int8: verified against PyTorch fp32 within deploy.runtimes.graphs.TOLERANCES
+        info = export_runtime_graph(model, output, runtime, precision, lengths)
+    if task is not None:
+        from ..deploy.runtimes.accuracy import task_check
+
+        info["task_check"] = task_check(model, output, checkpoint, task, data_dir, split, max_drop)
     typer.echo(json.dumps(info))
 
 
@@ -62,6 +80,9 @@ def serve(
     max_texts: int = typer.Option(64, help="texts per request"),
     max_chars: int = typer.Option(20_000, help="characters per text"),
     threads: Optional[int] = None,
+    runtime: str = typer.Option("torch", help="torch, or onnxruntime / onnxruntime-fused: exported graphs, one per profile"),
+    precision: str = typer.Option("fp32", help="onnxruntime without --graph: the precision of the graph exported at start"),
+    graph: list[Path] = typer.Option([], help="onnxruntime: a graph from `leanbert export` (repeat: one per speedup offered)"),
 ):
     """Serve a saved classifier over HTTP: GET /health, POST /classify {"texts": [...], "speedup": 2}."""
     from ..deploy.serve import Limits, serve as run
@@ -70,4 +91,20 @@ def serve(
     checks.in_range(port, 1, 65535, "port")  # before the model loads, not as an OverflowError after
     if max_texts < 1 or max_chars < 1:
         raise LeanbertError("--max-texts and --max-chars must be >= 1")
-    run(checkpoint, host, port, max_length, Limits(max_texts=max_texts, max_chars=max_chars))
+    limits = Limits(max_texts=max_texts, max_chars=max_chars)
+    run(checkpoint, host, port, max_length, limits, _graph_classifier(checkpoint, runtime, precision, graph, max_length,
+                                                                      limits, threads))
+
+
+def _graph_classifier(checkpoint, runtime, precision, graphs, max_length, limits, threads):
+    """serve's classifier for an onnxruntime --runtime (None: PyTorch), its options checked before the model loads."""
+    runtime_of(runtime, precision)
+    if runtime == "torch":
+        if graphs or precision != "fp32":
+            raise LeanbertError("--graph and --precision need --runtime onnxruntime (torch serves the checkpoint in fp32)")
+        return None
+    if graphs and precision != "fp32":
+        raise LeanbertError("--precision: --graph files keep the precision they were exported with (leanbert export --quantize)")
+    from ..deploy.runtimes.serving import GraphClassifier
+
+    return GraphClassifier(checkpoint, graphs, max_length, limits, runtime, precision, threads)

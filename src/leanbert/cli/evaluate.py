@@ -11,7 +11,8 @@ from .. import checks
 from ..errors import LeanbertError
 import uuid
 from .app import app
-from .options import BENCH_OPTIONS, FILE_OPTIONS, check_output_file, set_threads, bench_timing, user_files
+from .options import (BENCH_OPTIONS, FILE_OPTIONS, RUNTIME_OPTIONS, bench_timing, check_output_file, runtime_of, set_threads,
+                      user_files)
 
 
 @app.command()
@@ -43,12 +44,14 @@ def evaluate(
     bench_batch_sizes: str = BENCH_OPTIONS["bench_batch_sizes"], bench_examples: str = BENCH_OPTIONS["bench_examples"],
     min_run_time: float = BENCH_OPTIONS["min_run_time"], rounds: str = BENCH_OPTIONS["rounds"],
     warm_allocator: bool = BENCH_OPTIONS["warm_allocator"], threads: Optional[int] = None,
+    runtime: str = RUNTIME_OPTIONS["runtime"], precision: str = RUNTIME_OPTIONS["precision"],
 ):
     """Evaluate a checkpoint; with --speedup, one row per target speedup on the same checkpoint."""
     from ..report.results import append
     from ..measure.runner import iter_rows, make_bench
 
     set_threads(threads)
+    rt = runtime_of(runtime, precision)
     timing = bench_timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
     user = user_files(None, dev_file, test_file, text_col, text_pair_col, label_col, regression, max_length)
     if user is None and task == "custom":
@@ -56,9 +59,10 @@ def evaluate(
     speedups, counts = checks.numbers(speedup, "speedup", unique=True), checks.numbers(keep_counts, "keep-counts", int)
     pattern = dict(width=width, n_random=n_random, global_cls=global_cls, lexical_top=lexical_top, syntax_hops=syntax_hops,
                    from_layers=checks.numbers(from_layers, "from-layers", int, unique=True))
-    speed = make_bench(checkpoint, task, split, data_dir, max_length, timing, user) if bench else None
+    make = make_bench if rt is None else rt.bench  # a runtime is timed against dense fp32 PyTorch only
+    speed = make(checkpoint, task, split, data_dir, max_length, timing, user) if bench else None
     for row in iter_rows(checkpoint, task, split, data_dir, method, speedups, counts, max_length, dense_score, speed,
-                         score, pattern, user, profiles=profiles):  # each row saved as measured: Ctrl-C keeps them
+                         score, pattern, user, profiles=profiles, runtime=rt):  # each row saved as measured: Ctrl-C keeps them
         row["variant"] = variant or row["variant"]
         typer.echo(json.dumps(row))
         if results:
@@ -79,8 +83,10 @@ def bench(
     repeats: int = typer.Option(1, help="measure everything this many times (spread)"),
     results: Optional[Path] = typer.Option(None, help="append JSON lines here", callback=check_output_file),
     threads: Optional[int] = None,
+    runtime: str = RUNTIME_OPTIONS["runtime"], precision: str = RUNTIME_OPTIONS["precision"],
 ):
-    """Latency only: a method against both dense baselines on real text, threads pinned, environment recorded."""
+    """Latency only: a method against both dense baselines on real text, threads pinned, environment recorded
+    (another --runtime or --precision: against dense fp32 PyTorch with dynamic padding)."""
     from ..report.results import append, versions
     from ..measure.configs import configs_for
     from ..measure.runner import make_bench
@@ -88,14 +94,15 @@ def bench(
     set_threads(threads)
     import torch
 
-    timing = bench_timing(batch_sizes, examples, min_run_time, rounds, warm_allocator)
+    timing, rt = bench_timing(batch_sizes, examples, min_run_time, rounds, warm_allocator), runtime_of(runtime, precision)
     run_id = uuid.uuid4().hex[:12]  # tells this process's repeats from another run's in one results file
     for repeat in range(repeats):
-        speed = make_bench(checkpoint, task, split, data_dir, max_length, timing)
+        speed = (make_bench if rt is None else rt.bench)(checkpoint, task, split, data_dir, max_length, timing)
         targets = checks.numbers(speedup, "speedup", unique=True)
         for target, cfg in configs_for(method, targets, [], speed.model.config, speed.max_length):
-            row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method, "target_speedup": target,
-                   "config": cfg.to_dict(), "run_id": run_id, "repeat": repeat, **speed.speedups(cfg),
+            timed = speed.speedups(cfg) if rt is None else rt.time(speed, cfg)
+            row = {"checkpoint": checkpoint, "task": task, "split": split, "method": cfg.method if cfg else "dense",
+                   "target_speedup": target, "config": cfg.to_dict() if cfg else {}, "run_id": run_id, "repeat": repeat, **timed,
                    "threads": torch.get_num_threads(), "versions": versions()}
             typer.echo(json.dumps(row))
             if results:

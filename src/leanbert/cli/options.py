@@ -39,6 +39,21 @@ BENCH_OPTIONS = dict(
 )
 
 
+RUNTIME_OPTIONS = dict(
+    runtime=typer.Option("torch", help="torch, onnxruntime (an exported graph per profile) or onnxruntime-fused "
+                                       "(+ onnxruntime's transformer fusions)"),
+    precision=typer.Option("fp32", help="fp32, int8 or int8-per-channel (dynamic quantisation of the linear layers)"),
+)
+
+
+def runtime_of(runtime: str, precision: str):
+    """A deploy.runtimes.measure.Runtime, or None for plain PyTorch fp32 (the path every other option measures)."""
+    from ..deploy.runtimes.measure import Runtime
+
+    rt = Runtime(runtime, precision)  # checks both names
+    return None if (runtime, precision) == ("torch", "fp32") else rt
+
+
 def bench_timing(bench_batch_sizes: str, bench_examples: str, min_run_time: float, rounds: str, warm_allocator: bool):
     """The bench options as one bench.Timing, checked before any work."""
     sizes = checks.numbers(bench_batch_sizes, "batch-sizes", int, unique=True)

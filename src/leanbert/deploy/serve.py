@@ -104,17 +104,21 @@ class Classifier:
                 if not t.strip():
                     raise RequestError(f"invalid field '{field}[{i}]': empty or whitespace-only text")
 
+    def forward(self, batch: dict, config) -> torch.Tensor:
+        """Logits of one tokenised batch under `config` (runtimes.serving serves exported graphs instead)."""
+        kwargs = {"leanbert_config": config} if config is not None else {}
+        return self.model(**batch, **kwargs).logits
+
     def predict(self, texts: list[str], pairs: list[str] | None = None, speedup: float | None = None) -> dict:
         self.check(texts, pairs)
         config = self.config_for(speedup)
         full = self.tokenizer(texts, pairs, truncation=False)["input_ids"]
         batch = self.tokenizer(texts, pairs, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
         n0 = batch["input_ids"].shape[1]
-        kwargs = {"leanbert_config": config} if config is not None else {}
         start = time.perf_counter()
         with self._lock, torch.inference_mode():
             try:  # a model that computes NaN/inf is the server's fault: a JSON 500 naming it, never null probabilities
-                logits = check_finite(self.model(**batch, **kwargs).logits)  # (B, labels)
+                logits = check_finite(self.forward(batch, config))  # (B, labels)
             except LeanbertError as e:
                 raise RequestError(str(e), 500) from None
         out = {"speedup": speedup, "milliseconds": round(1000 * (time.perf_counter() - start), 2),
@@ -171,9 +175,12 @@ def create_app(classifier: Classifier):
     return app
 
 
-def serve(checkpoint, host: str = "127.0.0.1", port: int = 8000, max_length: int = 128, limits: Limits = Limits()) -> None:
+def serve(checkpoint, host: str = "127.0.0.1", port: int = 8000, max_length: int = 128, limits: Limits = Limits(),
+          classifier: Classifier | None = None) -> None:
+    """Serve `checkpoint` in PyTorch, or the given `classifier` (e.g. runtimes.serving.GraphClassifier)."""
     try:
         import uvicorn
     except ImportError:
         raise LeanbertError("serving needs the deploy extra: pip install 'leanbert[deploy]'") from None
-    uvicorn.run(create_app(Classifier(checkpoint, max_length, limits)), host=host, port=port, log_level="warning")
+    app = create_app(classifier or Classifier(checkpoint, max_length, limits))
+    uvicorn.run(app, host=host, port=port, log_level="warning")

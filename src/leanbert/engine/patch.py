@@ -34,6 +34,9 @@ PER_CALL_KWARG = "leanbert_config"  # model(**batch, leanbert_config=cfg) overri
 # model(**batch, leanbert_scores=[]) appends (scores (B, N), key_mask (B, N)) of every layer to the list: the
 # per-call state the elastic recipe's ranking distillation reads (layers that keep every token score too)
 SCORES_KWARG = "leanbert_scores"
+# model(**batch, leanbert_reductions=[]) appends (index, (hidden, mask, sizes) before, the same after) of every
+# reducing layer: what leaves the sequence there, which embeddings/pooling.py pools (sizes None: one token each)
+REDUCTIONS_KWARG = "leanbert_reductions"
 
 
 def find_encoder(model: torch.nn.Module):
@@ -125,6 +128,7 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     method = _method_for_call(self, kwargs.pop(PER_CALL_KWARG, None))
     syntax_hops = kwargs.pop(syntax.KWARG, None)  # (B, N, N) parse distances: the syntax pattern's input
     record = kwargs.pop(SCORES_KWARG, None)
+    reductions = kwargs.pop(REDUCTIONS_KWARG, None)
     plan = method.plan(hidden_states.shape[1])
     backbone, config = backbone_of(self), _hf_config(self)
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
@@ -139,7 +143,7 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
         recorded = record is not None and method.scores_from_attention and not method.patterned(index)
         if reduces or recorded:
             _scoring_layer(self, config, backbone, method, index, layer, state, n_keep if reduces else None,
-                           record if recorded else None)
+                           record if recorded else None, reductions)
         else:
             state.hidden = _plain_layer(config, backbone, method, index, layer, state.hidden, state.key_mask, state.mask,
                                         state.bias, syntax_hops, kwargs)
@@ -169,10 +173,11 @@ def _method_for_call(encoder, per_call):
     return method
 
 
-def _scoring_layer(encoder, config, backbone, method, index, layer, state: LoopState, n_keep, record) -> None:
+def _scoring_layer(encoder, config, backbone, method, index, layer, state: LoopState, n_keep, record,
+                   reductions=None) -> None:
     """A layer that scores its tokens: the attention sub-layer with statistics (or the method's own sub-layer),
-    the scores appended to `record` (when given), then (`n_keep` not None) the reduction and the feed-forward
-    block on the shorter sequence."""
+    the scores appended to `record` (when given), then (`n_keep` not None) the reduction, recorded in
+    `reductions` (when given), and the feed-forward block on the shorter sequence."""
     if method.scores_from_attention:
         band = method.band(index, state.hidden.shape[1]) if not backbone.carries_positions else None
         allowed = None if band else method.allowed_pairs(index, state.key_mask, state.hidden)  # a composed pattern
@@ -188,6 +193,7 @@ def _scoring_layer(encoder, config, backbone, method, index, layer, state: LoopS
     if n_keep is None:  # scored for the record only: every token goes on
         state.hidden = backbone.feed_forward(layer, attended)
         return
+    before = (attended, state.key_mask, state.sizes)
     if state.positions is None:
         attended, state.key_mask, state.sizes = method.reduce(attended, state.key_mask, scores, n_keep, index,
                                                               state.sizes)  # (B, N', D)
@@ -195,6 +201,8 @@ def _scoring_layer(encoder, config, backbone, method, index, layer, state: LoopS
         attended, state.key_mask, state.sizes, state.positions = method.reduce_carrying(
             attended, state.positions, state.key_mask, scores, n_keep, index, state.sizes)
         state.bias = backbone.position_bias(encoder, state.positions)
+    if reductions is not None:
+        reductions.append((index, before, (attended, state.key_mask, state.sizes)))
     state.hidden = method.finish_layer(backbone.feed_forward(layer, attended), state.sizes)  # (B, N', D)
     use_sizes = state.sizes is not None and method.uses_sizes()
     state.mask = (proportional_mask(state.key_mask, state.sizes, state.hidden.dtype) if use_sizes

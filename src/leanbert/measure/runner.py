@@ -52,17 +52,18 @@ def check_label_count(hf_config, spec) -> None:
 
 def evaluate_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
                   max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None,
-                  configs=None, profiles: str = "searched") -> list[dict]:
+                  configs=None, profiles: str = "searched", runtime=None) -> list[dict]:
     """One row per config: `configs` [(target, config)] given directly, or built from method/speedups/counts."""
     return list(iter_rows(checkpoint, task, split, data_dir, method, speedups, counts, max_length, dense_score, bench,
-                          score, pattern, user, configs, profiles))
+                          score, pattern, user, configs, profiles, runtime))
 
 
 def iter_rows(checkpoint, task, split="dev", data_dir=None, method="dense", speedups=(), counts=(),
               max_length=None, dense_score=None, bench=None, score="acc", pattern=None, user=None, configs=None,
-              profiles: str = "searched"):
+              profiles: str = "searched", runtime=None):
     """evaluate_rows, yielding each row as soon as it is measured: a caller that saves each one keeps
-    every finished row when the run is interrupted. The configs are built (and checked) before any scoring."""
+    every finished row when the run is interrupted. The configs are built (and checked) before any scoring.
+    `runtime` (a deploy.runtimes.measure.Runtime): score and time each config in that runtime and precision instead."""
     tokenizer, model, saved, spec, ds, n0 = load_split(checkpoint, task, split, data_dir, max_length, user)
     if configs is not None:
         pairs = list(configs)
@@ -73,13 +74,15 @@ def iter_rows(checkpoint, task, split="dev", data_dir=None, method="dense", spee
         pairs = [(None, saved)]
     else:
         pairs = configs_for(method, list(speedups), list(counts), model.config, n0, score, pattern, profiles)
+    if runtime is not None:
+        runtime.check([cfg for _, cfg in pairs])
     elastic = configs is None and searched(method, profiles, model.config)
     if dense_score is None:
         dense_score = evaluate(model, tokenizer, ds, spec)["score"]
     if any(uses_syntax(cfg) for _, cfg in pairs):  # after the dense score: parses are inputs of patterned models only
         syntax.attach(ds, tokenizer, n0)
     context = dict(checkpoint=checkpoint, split=split, model=model, tokenizer=tokenizer, spec=spec, ds=ds, n0=n0,
-                   dense_score=dense_score, bench=bench)
+                   dense_score=dense_score, bench=bench, runtime=runtime)
     for target, cfg in pairs:
         yield measure_row(context, target, cfg, "elastic" if elastic else label(cfg))
 
@@ -88,8 +91,7 @@ def measure_row(context: dict, target, cfg, variant: str) -> dict:
     """One row: the score, FLOPs and (with a bench) speed of `cfg` on the loaded split."""
     model, ds, n0, spec = context["model"], context["ds"], context["n0"], context["spec"]
     hidden, ffn, _, _ = model_dims(model.config)
-    with applied(model, cfg):
-        result = score_config(model, context["tokenizer"], ds, spec, cfg)
+    result, timing = _score_and_time(context, cfg)
     m = registry.build_method(cfg) if cfg is not None else None
     data_dependent = cfg is not None and registry.spec_of(cfg).data_dependent  # counts vary per example
     plan = m.plan(n0) if m and not data_dependent else None
@@ -98,8 +100,6 @@ def measure_row(context: dict, target, cfg, variant: str) -> dict:
     # claim like FCA's "2x fewer" refers to (pads are the first tokens a reduction drops).
     padded_gflops = None if data_dependent else {
         "dense": mean_gflops([n0], model.config), "method": mean_gflops([n0], model.config, m)}
-    bench = context["bench"]
-    timing = bench.speedups(cfg) if bench is not None and cfg is not None else {}
     return make_row(
         task=spec.name, split=context["split"], method=cfg.method if cfg is not None else DENSE,
         config=cfg.to_dict() if cfg else {}, backbone=backbone_name(Path(context["checkpoint"])), metric=spec.metric,
@@ -112,7 +112,17 @@ def measure_row(context: dict, target, cfg, variant: str) -> dict:
         timing_seconds=timing.get("seconds"), calibrated_speedup=timing.get("calibrated"), timing_rounds=timing.get("rounds"),
         timing_spread=timing.get("spread"), timing_allocator=timing.get("allocator"),
         gflops_padded=padded_gflops, eval_batches=EVAL_BATCHES if cfg is not None else "sorted",
-        **sparsity_fields(m, model, ds, cfg))
+        **sparsity_fields(m, model, ds, cfg), **result.get("row_fields", {}))
+
+
+def _score_and_time(context: dict, cfg) -> tuple[dict, dict]:
+    """The score and (with a bench) the timing of `cfg`: in PyTorch, or in the context's runtime and precision."""
+    model, tokenizer, ds, spec, bench = (context[k] for k in ("model", "tokenizer", "ds", "spec", "bench"))
+    if context["runtime"] is not None:
+        return context["runtime"].measure(model, cfg, tokenizer, ds, spec, bench)
+    with applied(model, cfg):
+        result = score_config(model, tokenizer, ds, spec, cfg)
+    return result, bench.speedups(cfg) if bench is not None and cfg is not None else {}
 
 
 def _gflops(model, ds, cfg, method, data_dependent: bool) -> float:
