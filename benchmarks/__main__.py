@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "src") not in sys.path:  # the plan reads this checkout's recipes (leanbert.recipes)
+if str(ROOT / "src") not in sys.path:  # the plan reads this checkout's recipes (leanbert.training.recipes)
     sys.path.insert(0, str(ROOT / "src"))
 
 from benchmarks.execute import Context, is_done, run, select, with_needs  # noqa: E402

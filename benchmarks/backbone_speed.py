@@ -18,14 +18,14 @@ from pathlib import Path
 import torch
 
 from leanbert import ACCConfig, PowerConfig, atomic
-from leanbert.batching import encode
-from leanbert.bench import SpeedBench
-from leanbert.data import load_task
-from leanbert.flops import mean_gflops, model_dims
-from leanbert.methods import build_method
-from leanbert.models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
-from leanbert.results import stamp
-from leanbert.schedule import keep_counts, solve_fractions
+from leanbert.data.batching import encode
+from leanbert.measure.bench import SpeedBench
+from leanbert.data.datasets import load_task
+from leanbert.measure.flops import mean_gflops, model_dims
+from leanbert.engine.registry import build_method
+from leanbert.engine.models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
+from leanbert.report.results import stamp
+from leanbert.core.schedule import keep_counts, solve_fractions
 
 SETTINGS = [  # task, split, length, {batch size: examples timed}
     ("mrpc", "dev", 128, {1: 8, 32: 32}),

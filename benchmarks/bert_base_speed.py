@@ -18,14 +18,14 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from leanbert import ACCConfig, atomic
-from leanbert.batching import encode
-from leanbert.bench import SpeedBench
-from leanbert.data import load_task
-from leanbert.flops import mean_gflops
-from leanbert.methods import build_method
-from leanbert.models import load_tokenizer
-from leanbert.results import stamp
-from leanbert.schedule import keep_counts, predicted_speedup, solve_fractions
+from leanbert.data.batching import encode
+from leanbert.measure.bench import SpeedBench
+from leanbert.data.datasets import load_task
+from leanbert.measure.flops import mean_gflops
+from leanbert.engine.registry import build_method
+from leanbert.engine.models import load_tokenizer
+from leanbert.report.results import stamp
+from leanbert.core.schedule import keep_counts, predicted_speedup, solve_fractions
 
 SETTINGS = [  # task, split, length, {batch size: examples timed}
     ("mrpc", "dev", 128, {1: 8, 32: 32}),

@@ -33,7 +33,7 @@ VARIANTS = {  # name: (method, start_layer, rule)
 
 def load_sets(data_dir: str | None, tasks=TASKS) -> dict:
     """{'stsb': (a, b, gold), 'mrpc': (a, b, labels), 'bbc': (texts, labels)}, the tasks asked for."""
-    from leanbert.data import load_bbc, load_glue
+    from leanbert.data.datasets import load_bbc, load_glue
 
     out = {}
     for task in [t for t in ("stsb", "mrpc") if t in tasks]:
@@ -83,8 +83,8 @@ def embed_sets(model, tokenizer, sets: dict, config, rule: str, batch_size: int,
 
 
 def flops_ratio(model, lengths: list[int], config) -> float:
-    from leanbert.flops import mean_gflops
-    from leanbert.methods import build_method
+    from leanbert.measure.flops import mean_gflops
+    from leanbert.engine.registry import build_method
 
     if config is None:
         return 1.0

@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from leanbert.data import load_task
-from leanbert.results import append
+from leanbert.data.datasets import load_task
+from leanbert.report.results import append
 
 HOST = "127.0.0.1"
 

@@ -3,7 +3,7 @@
     taskset -c 1 python -m benchmarks.onnx_speed --checkpoint runs/mrpc/acc/best --task mrpc --speedups 2,3 \
         --data-dir ../shared/data/glue --out results/speed/onnx.jsonl   # the plan's step speed/onnx
 
-Each config is exported with `leanbert.export.export_and_verify` (so the row carries the ONNX-vs-PyTorch
+Each config is exported with `leanbert.deploy.export.export_and_verify` (so the row carries the ONNX-vs-PyTorch
 differences at three lengths), then both runtimes time the same dynamically padded batches of dev text at
 batch 1 and 32. Ratios in a row compare runtimes within this run only.
 """
@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 from torch.utils import benchmark
 
-from leanbert.api import applied, current_config
-from leanbert.bench import make_batches, sample_dataset, time_batches
-from leanbert.export import INPUT_NAMES, export_and_verify, onnx_session
-from leanbert.results import append
-from leanbert.runner import configs_for, load_split
+from leanbert.engine.api import applied, current_config
+from leanbert.measure.bench import make_batches, sample_dataset, time_batches
+from leanbert.deploy.export import INPUT_NAMES, export_and_verify, onnx_session
+from leanbert.report.results import append
+from leanbert.measure.configs import configs_for
+from leanbert.measure.runner import load_split
 
 
 def time_onnx(session, batches, min_run_time: float) -> float:

@@ -1,14 +1,14 @@
 """The benchmark plan: every committed results file and the steps that make it, in the order they run.
 
-Per-task hyper-parameters come from `leanbert.recipes` (the one table, also the CLI's defaults); the timing
-protocol (split, timed batch sizes and examples, speedup targets) from `leanbert.recipes.protocol`. A task's
+Per-task hyper-parameters come from `leanbert.training.recipes` (the one table, also the CLI's defaults); the timing
+protocol (split, timed batch sizes and examples, speedup targets) from `leanbert.training.recipes.protocol`. A task's
 part (results/<task>.jsonl) trains the dense model and every reduction from it, then scores and times each
 variant: dense baselines, ACC (offline-tuned), its ablations, ToMe, PoWER-BERT and FCA (one shared search), the
 PoWER-BERT curve (lambda / 3 and x 3), the LTP and LAT peers and, on some tasks, the elastic recipe.
 """
 from __future__ import annotations
 
-from leanbert.recipes import ltp_lr_soft, protocol, recipe
+from leanbert.training.recipes import ltp_lr_soft, protocol, recipe
 
 from .steps import RESULTS, THREADS, Late, Options, Rows, Step, leanbert, num, nums, opt
 

@@ -2,7 +2,7 @@
 (each writes a whole file under results/ablation, results/sparse or results/speed)."""
 from __future__ import annotations
 
-from leanbert.recipes import recipe
+from leanbert.training.recipes import recipe
 
 from .plan import dense_score as late_dense
 from .plan import elastic_steps, evaluate

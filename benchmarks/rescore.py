@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from leanbert import atomic
-from leanbert.api import applied
-from leanbert.config import config_from_dict
-from leanbert.runner import EVAL_BATCHES, load_split, score_config
+from leanbert.engine.api import applied
+from leanbert.engine.config import config_from_dict
+from leanbert.measure.runner import EVAL_BATCHES, load_split, score_config
 
 
 def _stale(row: dict) -> bool:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from leanbert.bench import Timing
-from leanbert.results import append
-from leanbert.runner import evaluate_rows, iter_rows
-from leanbert.runtimes.measure import Runtime
-from leanbert.runtimes.timing import runtime_bench
+from leanbert.measure.bench import Timing
+from leanbert.report.results import append
+from leanbert.measure.runner import evaluate_rows, iter_rows
+from leanbert.deploy.runtimes.measure import Runtime
+from leanbert.deploy.runtimes.timing import runtime_bench
 
 CELLS = ("torch:fp32", "torch:int8", "onnxruntime:fp32", "onnxruntime:int8", "onnxruntime:int8-per-channel",
          "onnxruntime-fused:fp32", "onnxruntime-fused:int8")

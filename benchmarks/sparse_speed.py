@@ -21,16 +21,18 @@ import torch
 import torch.nn.functional as F
 from torch.utils import benchmark
 
-from leanbert import banded, patch, patterns
-from leanbert.api import applied
-from leanbert.batching import EncodedDataset
-from leanbert.bench import make_batches, sample_dataset, time_batches
-from leanbert.config import ACCConfig, SparseConfig
-from leanbert.flops import encoder_flops
-from leanbert.methods import build_method
-from leanbert.results import append
-from leanbert.runner import load_split
-from leanbert.schedule import solve_fractions
+from leanbert.core import banded, patterns
+from leanbert.engine import attention, masks
+from leanbert.engine.api import applied
+from leanbert.data.batching import EncodedDataset
+from leanbert.measure.bench import make_batches, sample_dataset, time_batches
+from leanbert.methods.acc.config import ACCConfig
+from leanbert.methods.sparse.config import SparseConfig
+from leanbert.measure.flops import encoder_flops
+from leanbert.engine.registry import build_method
+from leanbert.report.results import append
+from leanbert.measure.runner import load_split
+from leanbert.core.schedule import solve_fractions
 
 
 def seconds(fn, min_run_time: float) -> float:
@@ -44,14 +46,14 @@ def attention_times(model, batch: dict, config: SparseConfig, min_run_time: floa
     with torch.inference_mode():
         hidden = model.bert.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
         key_mask = batch["attention_mask"].bool()
-        dense_mask = patch.hf_mask(model.config, hidden, key_mask)
+        dense_mask = masks.hf_mask(model.config, hidden, key_mask)
         allowed = build_method(config).allowed_pairs(0, key_mask, hidden)
-        sparse_mask = patch.pair_mask(model.config, allowed, hidden.dtype)
+        sparse_mask = masks.pair_mask(model.config, allowed, hidden.dtype)
         kernel = build_method(replace(config, kernel="banded")).attention_kernel(0, hidden.shape[1])
         out = {"dense": seconds(lambda: layer.attention(hidden, dense_mask), min_run_time),
                "masked": seconds(lambda: layer.attention(hidden, sparse_mask), min_run_time),
-               "banded": seconds(lambda: patch.attention_with_kernel(layer, hidden, key_mask, kernel), min_run_time)}
-        q, k, v = patch.project_heads(layer, hidden)  # the core alone: softmax(QK^T)V, where the pattern acts
+               "banded": seconds(lambda: attention.attention_with_kernel(layer, hidden, key_mask, kernel), min_run_time)}
+        q, k, v = attention.project_heads(layer, hidden)  # the core alone: softmax(QK^T)V, where the pattern acts
         pads = key_mask[:, None, None, :]
         out.update(core_dense=seconds(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=pads), min_run_time),
                    core_masked=seconds(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=allowed[:, None]), min_run_time),

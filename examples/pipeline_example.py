@@ -11,8 +11,8 @@ import sys
 from transformers import pipeline
 
 import leanbert
-from leanbert.models import load_classifier, load_tokenizer
-from leanbert.schedule import solve_fractions
+from leanbert.engine.models import load_classifier, load_tokenizer
+from leanbert.core.schedule import solve_fractions
 
 checkpoint = sys.argv[1] if len(sys.argv) > 1 else None
 speedup = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0

@@ -11,9 +11,9 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 import leanbert
-from leanbert.data import load_task
-from leanbert.models import load_classifier, load_tokenizer
-from leanbert.schedule import solve_fractions
+from leanbert.data.datasets import load_task
+from leanbert.engine.models import load_classifier, load_tokenizer
+from leanbert.core.schedule import solve_fractions
 
 out = sys.argv[1] if len(sys.argv) > 1 else "runs/trainer-example"
 data = load_task("bbc", splits=("train",))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-from leanbert.latency import LatencyModel
+from leanbert.measure.latency import LatencyModel
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -5,13 +5,13 @@ import sys
 
 import pytest
 
-from leanbert import allocator
+from leanbert.measure import allocator
 
 # A fresh process, so the switch made by other tests in this one does not decide the "before" half; one
 # process for both tests (each start imports torch). It prints the state before the switch, then the faults.
 PROBE = r"""
 import resource, torch
-from leanbert import allocator
+from leanbert.measure import allocator
 
 def faults_of_fresh_tensors(n=4, mib=64):
     for _ in range(2):  # warm-up: the heap grows once (twice: a small object may land above the first block)

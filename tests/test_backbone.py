@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import leanbert
-from leanbert.models import default_model_path, load_classifier, load_tokenizer
-from leanbert.schedule import solve_fractions
+from leanbert.engine.models import default_model_path, load_classifier, load_tokenizer
+from leanbert.core.schedule import solve_fractions
 
 pytestmark = pytest.mark.slow
 

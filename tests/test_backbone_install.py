@@ -8,7 +8,7 @@ import pytest
 
 from leanbert.backbones import catalog as inst
 from leanbert.errors import ModelLoadError
-from leanbert.models import resolve_model_dir
+from leanbert.engine.models import resolve_model_dir
 
 
 def _fake_backbone(tmp_path, corrupt=False):

@@ -8,10 +8,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
 from conftest import make_batch, tiny_model
-from leanbert import banded, patterns
+from leanbert.core import banded, patterns
 from leanbert.errors import ConfigError
-from leanbert.flops import encoder_flops, head_flops
-from leanbert.methods import build_method
+from leanbert.measure.flops import encoder_flops, head_flops
+from leanbert.engine.registry import build_method
 
 
 def masked_reference(q, k, v, key_mask, width, global_first):

@@ -2,12 +2,12 @@
 import numpy as np
 from conftest import SENTENCES_NEG, SENTENCES_POS, SPECIALS, WORDS, tiny_model
 
-from leanbert.api import apply
-from leanbert.batching import EncodedDataset, encode, sorted_batches
-from leanbert.config import PowerConfig
-from leanbert.data import Example
-from leanbert.evaluation import predict
-from leanbert.tasks import GLUE_TASKS
+from leanbert.engine.api import apply
+from leanbert.data.batching import EncodedDataset, encode, sorted_batches
+from leanbert.methods.power.config import PowerConfig
+from leanbert.data.datasets import Example
+from leanbert.measure.evaluation import predict
+from leanbert.data.tasks import GLUE_TASKS
 
 
 def _dataset(lengths):

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import leanbert
-from leanbert.batching import encode
-from leanbert.bench import SpeedBench
-from leanbert.data import Example
-from leanbert.latency import LatencyModel
-from leanbert.methods import build_method
+from leanbert.data.batching import encode
+from leanbert.measure.bench import SpeedBench
+from leanbert.data.datasets import Example
+from leanbert.measure.latency import LatencyModel
+from leanbert.engine.registry import build_method
 from conftest import SENTENCES_NEG, SENTENCES_POS, tiny_model
 
 
@@ -42,7 +42,7 @@ def test_latency_model_predicts_one_for_dense_and_more_for_fewer_tokens():
 
 def test_timed_and_evaluated_models_really_run_the_config(tiny_tokenizer, monkeypatch):
     """Regression: an unpatched model silently ignored a per-call config, so 'speedups' were noise."""
-    from leanbert.bench import make_batches, time_batches
+    from leanbert.measure.bench import make_batches, time_batches
 
     model = tiny_model(vocab_size=64)
     ds, _ = encode(tiny_tokenizer, [Example(" ".join(SENTENCES_POS), None, 1)] * 2, 16)
@@ -58,8 +58,8 @@ def test_timed_and_evaluated_models_really_run_the_config(tiny_tokenizer, monkey
 
 
 def test_per_call_config_on_unpatched_model_is_refused(tiny_tokenizer):
-    from leanbert.evaluation import predict
-    from leanbert.tasks import GLUE_TASKS
+    from leanbert.measure.evaluation import predict
+    from leanbert.data.tasks import GLUE_TASKS
 
     model = tiny_model(vocab_size=64)
     ds, _ = encode(tiny_tokenizer, [Example("good movie", None, 1)], 16)
@@ -68,7 +68,7 @@ def test_per_call_config_on_unpatched_model_is_refused(tiny_tokenizer):
 
 
 def test_evaluate_rows_applies_each_config(tiny_model_dir, glue_dir, monkeypatch):
-    from leanbert import runner
+    from leanbert.measure import runner
 
     seen = []
     real = runner.evaluate
@@ -89,7 +89,7 @@ def test_evaluate_rows_applies_each_config(tiny_model_dir, glue_dir, monkeypatch
 def test_dense_and_method_are_measured_alternately(tiny_tokenizer, monkeypatch):
     """Each ratio comes from alternating dense/method rounds measured beside the config: the median of the
     per-round ratios (a slow machine in one round slows both halves of that round), with their spread."""
-    from leanbert import bench as bench_module
+    from leanbert.measure import bench as bench_module
 
     model = tiny_model("sdpa", vocab_size=tiny_tokenizer.vocab_size)
     ds, _ = encode(tiny_tokenizer, [Example(s, None, 1) for s in SENTENCES_POS + SENTENCES_NEG], 16)

@@ -71,8 +71,8 @@ def test_steps_are_named_once_and_need_earlier_steps():
 
 
 def test_hyperparameters_live_in_one_table(monkeypatch):
-    from leanbert import recipes
-    from leanbert.pipeline import reduction_defaults
+    from leanbert.training import recipes
+    from leanbert.methods.power.pipeline import reduction_defaults
 
     monkeypatch.setitem(recipes.RECIPES, "mrpc", replace(recipes.RECIPES["mrpc"], epochs=7, retention_lambda=0.5))
     plan = {s.name: s for s in build()}

@@ -5,7 +5,7 @@ import platform
 import pytest
 from typer.testing import CliRunner
 
-from leanbert import allocator
+from leanbert.measure import allocator
 from leanbert.cli import app
 from fresh_process import run_cli  # the real entry point in its own (forked) process: exit code, stderr and all
 
@@ -194,7 +194,7 @@ def test_export_command_writes_a_verified_graph_and_refuses_tome(tmp_path, tiny_
 
 
 def test_reduction_pipelines_take_per_task_defaults(tmp_path, tiny_model_dir, glue_dir):
-    from leanbert.pipeline import GENERIC_DEFAULTS, REDUCTION_DEFAULTS, reduction_defaults
+    from leanbert.methods.power.pipeline import GENERIC_DEFAULTS, REDUCTION_DEFAULTS, reduction_defaults
 
     assert reduction_defaults("cola") == REDUCTION_DEFAULTS["cola"]
     assert reduction_defaults("cola", retention_lambda=0.5) == (0.5, *REDUCTION_DEFAULTS["cola"][1:])

@@ -6,12 +6,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
 from conftest import make_batch, tiny_model
-from leanbert.banded import Band
-from leanbert.config import config_from_dict
+from leanbert.core.banded import Band
+from leanbert.engine import attention
+from leanbert.engine.config import config_from_dict
 from leanbert.errors import ConfigError
-from leanbert.export import exportable_config
-from leanbert.flops import encoder_flops, head_flops
-from leanbert.methods import build_method
+from leanbert.deploy.export import exportable_config
+from leanbert.measure.flops import encoder_flops, head_flops
+from leanbert.engine.registry import build_method
 
 ACC = dict(keep_fractions=(0.75, 0.5, 0.4))
 
@@ -76,15 +77,13 @@ def test_bad_compositions_are_refused_by_field():
 
 @pytest.mark.parametrize("global_first", [True, False])
 def test_banded_scoring_attention_equals_the_masked_one(global_first):
-    from leanbert import patch
-
     model = tiny_model(max_position_embeddings=256)
     ids, mask = make_batch(3, 150)
     hidden, key_mask = model.bert.embeddings(input_ids=ids), mask.bool()
     layer = model.bert.encoder.layer[0]
     method = build_method(pattern(width=5, global_cls=global_first))
-    masked = patch.attention_with_stats(layer, hidden, key_mask, allowed=method.allowed_pairs(0, key_mask, hidden))
-    banded = patch.attention_with_stats(layer, hidden, key_mask, band=Band(5, global_first))
+    masked = attention.attention_with_stats(layer, hidden, key_mask, allowed=method.allowed_pairs(0, key_mask, hidden))
+    banded = attention.attention_with_stats(layer, hidden, key_mask, band=Band(5, global_first))
     real = key_mask[:, :, None]
     torch.testing.assert_close(banded[0] * real, masked[0] * real, atol=1e-5, rtol=1e-5)
     for got, expected in zip(banded[1], masked[1]):  # received and self-attention per key

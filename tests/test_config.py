@@ -3,7 +3,7 @@
 import pytest
 
 import leanbert
-from leanbert.config import config_from_dict, config_from_json
+from leanbert.engine.config import config_from_dict, config_from_json
 from leanbert.errors import ConfigError
 
 
@@ -54,7 +54,7 @@ def test_importing_leanbert_leaves_the_environment_alone():
 
     env = {k: v for k, v in os.environ.items() if "OFFLINE" not in k}
     code = ("import os; from transformers import BertModel; before = dict(os.environ); "
-            "import leanbert, leanbert.cli, leanbert.models; "
+            "import leanbert, leanbert.cli, leanbert.engine.models; "
             "print(sorted(set(os.environ.items()) ^ set(before.items())))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

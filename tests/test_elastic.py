@@ -7,12 +7,14 @@ import pytest
 import torch
 
 import leanbert
-from leanbert.batching import BucketedBatches
-from leanbert.config import ACCConfig, FCAConfig
-from leanbert.elastic import losses, profiles
-from leanbert.elastic.recipe import ElasticLoss, ElasticRecipe, full_config, split_held_out
+from leanbert.data.batching import BucketedBatches
+from leanbert.methods.acc.config import ACCConfig
+from leanbert.methods.fca.config import FCAConfig
+from leanbert.training.elastic import losses
+from leanbert.methods.acc import profiles
+from leanbert.training.elastic.recipe import ElasticLoss, ElasticRecipe, full_config, split_held_out
 from leanbert.errors import ConfigError
-from leanbert.patch import SCORES_KWARG
+from leanbert.engine.patch import SCORES_KWARG
 
 from conftest import make_batch, tiny_model
 
@@ -126,9 +128,9 @@ def test_bucketed_batches_cover_each_example_once_with_similar_lengths():
 
 
 def test_tiny_elastic_run_trains_searches_and_evaluates_with_its_profiles(tiny_model_dir, glue_dir, tmp_path):
-    from leanbert.elastic.pipeline import elastic_pipeline
-    from leanbert.runner import evaluate_rows
-    from leanbert.train import FinetuneArgs
+    from leanbert.training.elastic.pipeline import elastic_pipeline
+    from leanbert.measure.runner import evaluate_rows
+    from leanbert.training.train import FinetuneArgs
 
     torch.set_num_threads(1)
     recipe = ElasticRecipe(teacher=str(tiny_model_dir), speedup_range=(1.25, 2.0), held_out_fraction=0.25)

@@ -8,8 +8,8 @@ import torch
 import leanbert
 from conftest import tiny_model
 from leanbert.errors import ConfigError, LeanbertError
-from leanbert.export import TOLERANCE, export_and_verify, exportable_config, verify_onnx
-from leanbert.schedule import keep_counts
+from leanbert.deploy.export import TOLERANCE, export_and_verify, exportable_config, verify_onnx
+from leanbert.core.schedule import keep_counts
 
 pytest.importorskip("onnxruntime")
 

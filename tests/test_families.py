@@ -10,10 +10,10 @@ from transformers import (AutoModelForSequenceClassification, BertConfig, Distil
 import family_reference
 import leanbert
 from conftest import make_batch
-from leanbert.batching import check_max_length
+from leanbert.data.batching import check_max_length
 from leanbert.errors import ConfigError
-from leanbert.flops import mean_gflops
-from leanbert.methods import build_method
+from leanbert.measure.flops import mean_gflops
+from leanbert.engine.registry import build_method
 
 COMMON = dict(vocab_size=64, num_labels=2)
 BERT_SHAPE = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
@@ -183,7 +183,7 @@ def test_families_are_listed():
 def test_onnx_export_matches_pytorch(name, tmp_path):
     """Each family exports with its own inputs (no token_type_ids where it has no segments), reduction included."""
     pytest.importorskip("onnxruntime")
-    from leanbert.export import export_and_verify
+    from leanbert.deploy.export import export_and_verify
 
     model = build(name, "eager" if name == "mpnet" else "sdpa")
     leanbert.apply(model, leanbert.ACCConfig(keep_fractions=(0.7, 0.5, 0.3)))

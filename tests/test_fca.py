@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import leanbert
-from leanbert import merging
+from leanbert.core import merging
 from conftest import make_batch, tiny_model
 
 

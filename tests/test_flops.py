@@ -4,8 +4,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
-from leanbert.flops import encoder_flops, head_flops
-from leanbert.methods import build_method
+from leanbert.measure.flops import encoder_flops, head_flops
+from leanbert.engine.registry import build_method
 from conftest import make_batch, tiny_model
 
 CONFIGS = [None, leanbert.PowerConfig(keep_counts=(9, 5, 2)), leanbert.ACCConfig(keep_fractions=(0.75, 0.5, 0.25)),

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import leanbert
 from conftest import tiny_model
-from leanbert import merging, scoring
-from leanbert.config import config_from_dict
+from leanbert.core import merging, scoring
+from leanbert.engine.config import config_from_dict
 from leanbert.errors import ConfigError
 
 LAYERS = 3

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import leanbert
 from conftest import make_batch, tiny_model
-from leanbert import lat
+from leanbert.methods.lat import lengthdrop as lat
 from leanbert.cli import app
 from leanbert.errors import ConfigError
 

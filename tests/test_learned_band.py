@@ -11,7 +11,7 @@ import leanbert
 from conftest import make_batch, tiny_model
 from leanbert.cli import app
 from leanbert.errors import ConfigError
-from leanbert.learned_band import LearnedDegrees, attach_learned_band
+from leanbert.methods.sparse.learned_band import LearnedDegrees, attach_learned_band
 
 
 def test_soft_band_values_and_global_row():

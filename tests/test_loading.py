@@ -9,8 +9,8 @@ from transformers import BertModel
 
 import leanbert
 from leanbert.errors import ConfigError, LeanbertError, ModelLoadError
-from leanbert.models import default_model_path, load_classifier, load_tokenizer
-from leanbert.runner import evaluate_rows
+from leanbert.engine.models import default_model_path, load_classifier, load_tokenizer
+from leanbert.measure.runner import evaluate_rows
 
 
 def test_checkpoint_without_tokenizer_files_is_refused(tiny_model_dir):
@@ -78,7 +78,7 @@ def test_label_count_of_another_task_is_refused_before_any_work(tmp_path, tiny_t
 
 
 def test_non_finite_logits_are_an_error(tiny_model_dir, glue_dir):
-    from leanbert.serve import Classifier
+    from leanbert.deploy.serve import Classifier
 
     model = load_classifier(tiny_model_dir)
     with torch.no_grad():

@@ -3,11 +3,11 @@ import torch
 
 import leanbert
 from conftest import make_batch, tiny_model
-from leanbert import scoring
-from leanbert.config import LTPConfig
-from leanbert.ltp_training import attach_soft_ltp
-from leanbert.methods import build_method
-from leanbert.methods.ltp import survivors
+from leanbert.core import scoring
+from leanbert.methods.ltp.config import LTPConfig
+from leanbert.methods.ltp.training import attach_soft_ltp
+from leanbert.engine.registry import build_method
+from leanbert.methods.ltp.method import survivors
 
 
 def test_survivors_by_hand():
@@ -72,8 +72,8 @@ def test_ltp_pipeline_command(tmp_path, tiny_model_dir, glue_dir):
 
 
 def test_counted_flops_match_analytic_when_nothing_is_pruned_and_drop_when_pruning():
-    from leanbert.batching import EncodedDataset
-    from leanbert.flops import counted_gflops, mean_gflops
+    from leanbert.data.batching import EncodedDataset
+    from leanbert.measure.flops import counted_gflops, mean_gflops
 
     ids, _ = make_batch(1, 12, padded=False)
     ds = EncodedDataset([{"input_ids": ids[0].tolist(), "attention_mask": [1] * 12}], [0])

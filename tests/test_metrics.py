@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from leanbert.metrics import compute_metrics, main_score
-from leanbert.tasks import GLUE_TASKS
+from leanbert.measure.metrics import compute_metrics, main_score
+from leanbert.data.tasks import GLUE_TASKS
 
 
 def test_accuracy_and_f1_by_hand():

@@ -7,9 +7,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
 from leanbert.backbones.catalog import installed_path
-from leanbert.flops import mean_gflops
-from leanbert.methods import build_method
-from leanbert.models import load_classifier, load_tokenizer
+from leanbert.measure.flops import mean_gflops
+from leanbert.engine.registry import build_method
+from leanbert.engine.models import load_classifier, load_tokenizer
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(installed_path("all-mpnet-base-v2") is None,

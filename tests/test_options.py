@@ -79,16 +79,16 @@ def test_finetune_refuses_options_that_would_train_nothing(options, needle, tmp_
 @pytest.fixture
 def no_work(monkeypatch):
     """Any loading or training fails the test: the option must be refused before it."""
-    import leanbert.models
-    import leanbert.runner
-    import leanbert.train
+    import leanbert.engine.models
+    import leanbert.measure.runner
+    import leanbert.training.train
 
     def work(*args, **kwargs):
         raise AssertionError("work started before the output path was checked")
 
-    monkeypatch.setattr(leanbert.runner, "load_split", work)
-    monkeypatch.setattr(leanbert.train, "finetune", work)
-    monkeypatch.setattr(leanbert.models, "load_classifier", work)
+    monkeypatch.setattr(leanbert.measure.runner, "load_split", work)
+    monkeypatch.setattr(leanbert.training.train, "finetune", work)
+    monkeypatch.setattr(leanbert.engine.models, "load_classifier", work)
 
 
 def test_output_paths_are_checked_before_any_work(tmp_path, tiny_model_dir, glue_dir, no_work):
@@ -110,9 +110,9 @@ def test_output_paths_are_checked_before_any_work(tmp_path, tiny_model_dir, glue
 
 
 def test_interrupted_evaluate_keeps_finished_rows_and_says_so(tmp_path, tiny_model_dir, glue_dir, monkeypatch):
-    import leanbert.runner
+    import leanbert.measure.runner
 
-    scored, real = [], leanbert.runner.score_config
+    scored, real = [], leanbert.measure.runner.score_config
 
     def interrupted_on_the_second(*args, **kwargs):
         scored.append(1)
@@ -120,7 +120,7 @@ def test_interrupted_evaluate_keeps_finished_rows_and_says_so(tmp_path, tiny_mod
             raise KeyboardInterrupt  # what Ctrl-C raises
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(leanbert.runner, "score_config", interrupted_on_the_second)
+    monkeypatch.setattr(leanbert.measure.runner, "score_config", interrupted_on_the_second)
     results = tmp_path / "r.jsonl"
     code, out, err = cli("evaluate", "--checkpoint", tiny_model_dir, "--task", "sst2", "--data-dir", glue_dir,
                          "--method", "acc", "--speedup", "1.5,2,3", "--max-length", "16", "--results", results)

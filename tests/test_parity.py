@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import leanbert
-from leanbert import patch, scoring
-from leanbert.methods import METHODS
+from leanbert.engine import attention, masks
+from leanbert.core import scoring
+from leanbert.engine import registry
 from conftest import make_batch, tiny_model
 
 NO_REDUCTION = {"power": dict(keep_counts=(64, 64, 64)), "acc": dict(keep_fractions=(1.0, 1.0, 1.0)),
@@ -14,7 +15,7 @@ NO_REDUCTION = {"power": dict(keep_counts=(64, 64, 64)), "acc": dict(keep_fracti
                 "ltp": dict(keep_fractions=(1.0, 1.0, 1.0), thresholds=(0.0, 0.0, 0.0))}
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("method", registry.names())
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])
 @pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("batch", [1, 3])
@@ -22,7 +23,7 @@ def test_no_reduction_equals_hf(method, impl, padded, batch):
     model = tiny_model(impl)
     ids, mask = make_batch(batch, 12, padded)
     reference = model(input_ids=ids, attention_mask=mask).logits
-    cfg = leanbert.config.CONFIG_CLASSES[method](**NO_REDUCTION[method])
+    cfg = registry.get(method).config(**NO_REDUCTION[method])
     leanbert.apply(model, cfg)
     assert torch.equal(model(input_ids=ids, attention_mask=mask).logits, reference)
 
@@ -36,7 +37,7 @@ def test_scoring_attention_equals_hf_attention_and_blocked_stats_equal_full_prob
     hidden = model.bert.embeddings(input_ids=ids)
     layer = model.bert.encoder.layer[0]
     key_mask = mask.bool()
-    ours, stats, values = patch.attention_with_stats(layer, hidden, key_mask, chunk=chunk)
+    ours, stats, values = attention.attention_with_stats(layer, hidden, key_mask, chunk=chunk)
     theirs, probs = _hf_attention_with_probs(model, layer, hidden, key_mask)
     real = key_mask[:, :, None]
     torch.testing.assert_close(ours * real, theirs * real, atol=1e-5, rtol=1e-5)
@@ -51,7 +52,7 @@ def _hf_attention_with_probs(model, layer, hidden, key_mask):
     """Hugging Face's own eager attention, asked for its probabilities."""
     model.config._attn_implementation = "eager"
     layer.attention.self.config._attn_implementation = "eager"
-    out, probs = layer.attention(hidden, patch.hf_mask(model.config, hidden, key_mask), output_attentions=True)
+    out, probs = layer.attention(hidden, masks.hf_mask(model.config, hidden, key_mask), output_attentions=True)
     return out, probs
 
 

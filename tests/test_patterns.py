@@ -1,7 +1,7 @@
 """Sparse attention patterns on hand-made inputs: shapes, diagonal, padding, sparsity, determinism."""
 import torch
 
-from leanbert import patterns
+from leanbert.core import patterns
 
 
 def test_neighbour_band_by_hand():

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import leanbert
-from leanbert import patch
-from leanbert.config import ConfigError
+from leanbert.engine import patch
+from leanbert.engine.config import ConfigError
 from conftest import make_batch, tiny_model
 
 
@@ -51,11 +51,11 @@ def test_cls_kept_order_preserved_and_padding_never_beats_real_tokens():
     model = tiny_model("eager")
     ids, mask = make_batch(3, 12)  # real lengths 12, 9, 6
     captured = {}
-    method = leanbert.methods.build_method(leanbert.PowerConfig(keep_counts=(8, 8, 8)))
+    method = leanbert.engine.registry.build_method(leanbert.PowerConfig(keep_counts=(8, 8, 8)))
     original_reduce = method.reduce
 
     def spy(hidden, key_mask, scores, n_keep, index=0, sizes=None):
-        from leanbert.scoring import select_keep_indices
+        from leanbert.core.scoring import select_keep_indices
 
         captured["idx"] = select_keep_indices(scores, n_keep)
         captured["real"] = key_mask.clone()

@@ -1,7 +1,7 @@
 """Report generation from a small fixture of JSON lines: tables, summary, plots."""
 import json
 
-from leanbert.report import best_at_drop, pareto, series, write_report
+from leanbert.report.render import best_at_drop, pareto, series, write_report
 
 
 def row(method, score, gflops, pad32=None, dyn32=None, variant=None, target=None):
@@ -101,7 +101,7 @@ def test_report_study_and_deployment_sections(tmp_path):
 
 
 def test_fca_claim_section_averages_the_loss_and_reports_padded_flops():
-    from leanbert.report import fca_claim_section
+    from leanbert.methods.fca.report import fca_claim_section
 
     def claim_row(task, variant, score, method_gflops):
         r = row("fca" if variant.startswith("fca") else "power", score, 1.0, variant=variant)

@@ -1,7 +1,7 @@
 """Soft extraction: rank-wise scaling, penalty, clipping, counts, and gradients into the weights."""
 import torch
 
-from leanbert.retention import RetentionWeights, SoftExtractionMethod, attach_search, detach_search
+from leanbert.methods.power.retention import RetentionWeights, SoftExtractionMethod, attach_search, detach_search
 from conftest import make_batch, tiny_model
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from leanbert import results
-from leanbert.models import DEFAULT_BACKBONE, backbone_name
+from leanbert.report import results
+from leanbert.engine.models import DEFAULT_BACKBONE, backbone_name
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT = re.compile(r"^[0-9a-f]{40}(-dirty)?$")
@@ -45,7 +45,7 @@ def test_backbone_of_the_shipped_model_and_of_a_broken_chain(tmp_path, tiny_mode
 
 
 def test_evaluated_rows_name_the_backbone_and_the_commit(tmp_path, tiny_model_dir, glue_dir):
-    from leanbert.runner import evaluate_rows
+    from leanbert.measure.runner import evaluate_rows
 
     dense = _checkpoint(tiny_model_dir, tmp_path / "runs" / "dense", tiny_model_dir)
     acc = _checkpoint(tiny_model_dir, tmp_path / "runs" / "acc", dense, recorded="best")

@@ -1,4 +1,4 @@
-"""int8 and optimised runtimes (leanbert.runtimes): quantised torch and onnxruntime agree with fp32 within the
+"""int8 and optimised runtimes (leanbert.deploy.runtimes): quantised torch and onnxruntime agree with fp32 within the
 stated tolerance, reduced (ACC 2x) graphs run in every runtime, the CLI refuses bad combinations in one line, and
 `serve --runtime onnxruntime` answers. One graph is exported per session (the dynamo export is the slow part);
 the other graphs are derived from it."""
@@ -11,10 +11,10 @@ from transformers import BertTokenizerFast
 import leanbert
 from conftest import SPECIALS, WORDS, tiny_model
 from leanbert.cli import main
-from leanbert.export import verify_onnx
-from leanbert.runtimes import OrtRunner, TorchRunner
-from leanbert.runtimes.graphs import export_runtime_graph, tolerance, transform_graph
-from leanbert.schedule import solve_fractions
+from leanbert.deploy.export import verify_onnx
+from leanbert.deploy.runtimes import OrtRunner, TorchRunner
+from leanbert.deploy.runtimes.graphs import export_runtime_graph, tolerance, transform_graph
+from leanbert.core.schedule import solve_fractions
 
 pytest.importorskip("onnxruntime")
 LAYERS, LENGTH = 3, 32
@@ -119,8 +119,8 @@ def test_evaluate_in_torch_int8_writes_rows_naming_the_runtime(checkpoint, glue_
 def test_serve_answers_from_an_exported_graph(checkpoint):
     from fastapi.testclient import TestClient
 
-    from leanbert.runtimes.serving import GraphClassifier
-    from leanbert.serve import create_app
+    from leanbert.deploy.runtimes.serving import GraphClassifier
+    from leanbert.deploy.serve import create_app
 
     path, _, _ = checkpoint
     client = TestClient(create_app(GraphClassifier(path, [path / "fp32.onnx"], max_length=32)))
@@ -135,7 +135,7 @@ def test_serve_answers_from_an_exported_graph(checkpoint):
 
 def test_the_task_check_compares_scores_and_removes_a_graph_that_loses(checkpoint, glue_dir, tmp_path):
     from leanbert.errors import LeanbertError
-    from leanbert.runtimes.accuracy import task_check
+    from leanbert.deploy.runtimes.accuracy import task_check
 
     path, model, _ = checkpoint
     for suffix in ("", ".json"):

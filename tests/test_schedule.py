@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from leanbert import schedule
+from leanbert.core import schedule
 from leanbert.errors import ConfigError
 
 MINILM = dict(num_layers=6, hidden=384, ffn=1536)

@@ -2,7 +2,7 @@
 import torch
 from hypothesis import given, settings, strategies as st
 
-from leanbert import scoring
+from leanbert.core import scoring
 
 
 def test_attention_received_excludes_self_and_padded_queries():

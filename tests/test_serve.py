@@ -4,7 +4,7 @@ import torch
 
 import leanbert
 from conftest import tiny_model
-from leanbert.serve import Classifier, Limits, create_app
+from leanbert.deploy.serve import Classifier, Limits, create_app
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 import leanbert
-from leanbert.batcher import Batcher
-from leanbert.serve import Classifier, Limits, RequestError
+from leanbert.deploy.batcher import Batcher
+from leanbert.deploy.serve import Classifier, Limits, RequestError
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from leanbert.serve_app import create_app  # noqa: E402
+from leanbert.deploy.serve_app import create_app  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

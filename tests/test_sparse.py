@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import leanbert
-from leanbert import patterns
-from leanbert.methods import build_method
+from leanbert.core import patterns
+from leanbert.engine.registry import build_method
 from conftest import make_batch, tiny_model
 
 
@@ -44,9 +44,9 @@ def test_sparse_layer_equals_hand_masked_attention():
     logits = (q @ k.transpose(2, 3) * sa.scaling).masked_fill(~allowed[:, None], float("-inf"))
     ctx = (logits.softmax(-1) @ v).transpose(1, 2).reshape(1, 6, 32)
     expected = layer.feed_forward_chunk(layer.attention.output(ctx, h))
-    from leanbert import patch
+    from leanbert.engine import masks
 
-    got = layer(h, patch.pair_mask(model.config, allowed, h.dtype))
+    got = layer(h, masks.pair_mask(model.config, allowed, h.dtype))
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from leanbert.cli import app
 from leanbert.errors import ConfigError
-from leanbert.study import match_knob, parse_grid, pattern_config, placement_layers
+from leanbert.methods.sparse.study import match_knob, parse_grid, pattern_config, placement_layers
 
 
 def test_match_knob_picks_the_largest_knob_still_at_least_as_sparse():
@@ -75,7 +75,7 @@ def test_study_learns_degrees_at_each_lambda(tmp_path, tiny_model_dir, glue_dir)
     assert all(0 <= row["sparsity"] < 1 and row["target_sparsity"] is None for row in learned)
     log = json.loads((tmp_path / "cells" / "sst2" / "learned-later-3" / "band-soft" / "train_log.json").read_text())
     assert log["args"]["max_train_examples"] == 16 and log["step"] == 2  # 16 examples, batch 8
-    from leanbert.report import study_section
+    from leanbert.methods.sparse.report import study_section
 
     lines = study_section(rows, tmp_path / "plots")
     assert any("| learned | later | – | 3" in line for line in lines), lines
@@ -83,7 +83,7 @@ def test_study_learns_degrees_at_each_lambda(tmp_path, tiny_model_dir, glue_dir)
 
 
 def test_combination_grid_removes_each_component():
-    from leanbert.study import combination_configs
+    from leanbert.methods.sparse.study import combination_configs
 
     cells = combination_configs([2], [3], (1, 2), 3)
     kinds = [labels["combination"] for labels, _ in cells]
@@ -105,7 +105,7 @@ def test_combos_command_and_report(tmp_path, tiny_model_dir, glue_dir):
     full = [row for row in rows if row["combination"] == "global+random+neighbour"]
     less = [row for row in rows if row["combination"] == "without neighbour"]
     assert all(a["sparsity"] <= b["sparsity"] for a, b in zip(full, less))  # removing links only adds sparsity
-    from leanbert.report import sparse_section
+    from leanbert.methods.sparse.report import sparse_section
 
     lines = sparse_section(tmp_path)
     assert any(line.startswith("### Study 2: sst2") for line in lines)
@@ -129,7 +129,7 @@ def test_study_dense_control_is_fine_tuned_the_same_way_without_a_mask(tmp_path,
     log = json.loads((cell / "train_log.json").read_text())
     assert log["args"]["apply_config"] is None and log["args"]["max_train_examples"] == 16 and log["step"] == 2
     assert "leanbert" not in json.loads((cell / "best" / "config.json").read_text())  # no mask saved with it
-    from leanbert.runner import evaluate_rows
+    from leanbert.measure.runner import evaluate_rows
 
     assert row["score"] == evaluate_rows(str(cell / "best"), "sst2", "dev", str(glue_dir))[0]["score"]
     mtime = (cell / "best" / "config.json").stat().st_mtime_ns

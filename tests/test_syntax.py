@@ -6,10 +6,12 @@ import pytest
 import torch
 
 import leanbert
-from leanbert import patterns, syntax
-from leanbert.batching import encode, make_collate
-from leanbert.config import ACCConfig, SparseConfig
-from leanbert.data import Example
+from leanbert.core import patterns
+from leanbert.data import syntax
+from leanbert.data.batching import encode, make_collate
+from leanbert.methods.acc.config import ACCConfig
+from leanbert.methods.sparse.config import SparseConfig
+from leanbert.data.datasets import Example
 from leanbert.errors import ConfigError
 
 from conftest import tiny_model
@@ -67,7 +69,7 @@ def test_config_validation():
         SparseConfig.for_layers(3, syntax_hops=-1)
     with pytest.raises(ConfigError, match="pattern"):  # composing with reduction would misalign the parse
         ACCConfig(keep_fractions=(1.0, 0.5, 0.5), pattern=cfg)
-    assert leanbert.config.config_from_dict(cfg.to_dict()) == cfg
+    assert leanbert.engine.config.config_from_dict(cfg.to_dict()) == cfg
 
 
 class FakeParser:
@@ -111,7 +113,7 @@ def test_batches_carry_distances_and_the_model_masks_by_them(tiny_tokenizer):
     # the same pattern given as an explicit mask: equal outputs (the parse reaches the attention mask)
     key_mask = batch["attention_mask"].bool()
     allowed = patterns.finalize(patterns.syntax(dist, 1, 7) | patterns.global_tokens(7, [0]), key_mask)
-    method = leanbert.methods.build_method(cfg)
+    method = leanbert.engine.registry.build_method(cfg)
     got = method.allowed_pairs(0, key_mask, None, dist)
     assert torch.equal(got, allowed)
     assert len(labels) == 2

@@ -3,9 +3,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import leanbert
-from leanbert import merging, patch
-from leanbert.flops import encoder_flops, head_flops
-from leanbert.methods import build_method
+from leanbert.core import merging
+from leanbert.engine import masks
+from leanbert.measure.flops import encoder_flops, head_flops
+from leanbert.engine.registry import build_method
 from conftest import make_batch, tiny_model
 
 
@@ -56,7 +57,7 @@ def test_tome_model_shrinks_uses_proportional_attention_and_counts_flops():
 
 
 def test_proportional_mask_adds_log_size():
-    m = patch.proportional_mask(torch.tensor([[True, True, False]]), torch.tensor([[1.0, 4.0, 0.0]]), torch.float32)
+    m = masks.proportional_mask(torch.tensor([[True, True, False]]), torch.tensor([[1.0, 4.0, 0.0]]), torch.float32)
     assert m.shape == (1, 1, 1, 3)
     torch.testing.assert_close(m[0, 0, 0, :2], torch.tensor([0.0, torch.log(torch.tensor(4.0)).item()]))
     assert m[0, 0, 0, 2] == torch.finfo(torch.float32).min
@@ -92,5 +93,5 @@ def test_proportional_attention_makes_merging_exact_duplicates_lossless():
     merged, merged_mask, sizes = merging.bipartite_soft_matching(h, key_mask, key_mask.float(), 1)
     assert sizes.max() == 2
     full = layer(h, None)
-    reduced = layer(merged, patch.proportional_mask(merged_mask, sizes, h.dtype))
+    reduced = layer(merged, masks.proportional_mask(merged_mask, sizes, h.dtype))
     torch.testing.assert_close(reduced[0, 0], full[0, 0], atol=1e-5, rtol=1e-5)  # [CLS] unchanged

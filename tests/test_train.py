@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import leanbert
-from leanbert.train import FinetuneArgs, finetune
+from leanbert.training.train import FinetuneArgs, finetune
 
 
 def args(tiny_model_dir, glue_dir, out, **kw):
@@ -37,7 +37,7 @@ def test_finished_run_is_not_repeated_and_extended_run_resumes(tiny_model_dir, g
 
 
 def test_interrupted_run_resumes_from_last_state(tiny_model_dir, glue_dir, tmp_path, monkeypatch):
-    from leanbert import train
+    from leanbert.training import train
 
     out = tmp_path / "run"
     calls = {"n": 0}
@@ -65,10 +65,10 @@ def test_interrupted_run_resumes_from_last_state(tiny_model_dir, glue_dir, tmp_p
 
 
 def test_acc_offline_tuning_trains_on_drawn_profiles_and_saves_acc_config(tiny_model_dir, glue_dir, tmp_path, monkeypatch):
-    from leanbert import train
+    from leanbert.methods.acc.tuning import ACCSampler
 
-    drawn, sample = [], train.ACCSampler.sample
-    monkeypatch.setattr(train.ACCSampler, "sample", lambda self: drawn.append(sample(self)) or drawn[-1])
+    drawn, sample = [], ACCSampler.sample
+    monkeypatch.setattr(ACCSampler, "sample", lambda self: drawn.append(sample(self)) or drawn[-1])
     log = finetune(args(tiny_model_dir, glue_dir, tmp_path / "acc", epochs=1, acc_speedups=(1.0, 3.0)), progress=False)
     assert len(drawn) == log["step"] == 6  # one profile per training batch (48 examples, batch 8)
     assert any(min(c.keep_fractions) < 1.0 for c in drawn)  # reduced profiles were trained on
@@ -91,10 +91,10 @@ def test_retention_search_learns_counts_and_hard_retraining_uses_them(tiny_model
 
 def test_logged_dev_score_equals_a_fresh_evaluation_of_the_best_checkpoint(tiny_model_dir, glue_dir, tmp_path):
     """Regression: evaluating right after an epoch whose last batch was short truncated dev batches."""
-    from leanbert.batching import encode
-    from leanbert.data import load_task
-    from leanbert.evaluation import evaluate
-    from leanbert.models import load_tokenizer
+    from leanbert.data.batching import encode
+    from leanbert.data.datasets import load_task
+    from leanbert.measure.evaluation import evaluate
+    from leanbert.engine.models import load_tokenizer
 
     log = finetune(args(tiny_model_dir, glue_dir, tmp_path / "run", epochs=1, batch_size=7, eval_batch_size=16),
                    progress=False)  # 48 training examples: the last batch has 6

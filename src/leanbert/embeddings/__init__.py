@@ -1,5 +1,5 @@
 """Sentence embeddings from reduced encoders: pooling that accounts for every original token (pooling.py),
-the batched API (encode.py), files in and out with resume (files.py), `leanbert embed` (command.py) and
+the batched API (encode.py), files in and out with resume (files.py), `leanbert embed` (cli/embed.py) and
 sentence-transformers models (st.py)."""
 from .encode import config_for, embed, load_encoder
 from .pooling import RULES, mean_pool, pool

@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import api
-from ..config import ACCConfig, PowerConfig, ReductionConfig, TomeConfig
+from ..engine import api
+from ..engine import registry
+from ..engine.config import ReductionConfig
 from ..errors import ConfigError
 from .pooling import mean_pool
 
-METHODS = ("tome", "power", "acc")  # training-free at a speedup (ACC's score needs no training either)
+# training-free at a speedup (ACC's score needs no training either): the registry's profiled methods
+METHODS = tuple(name for name, spec in sorted(registry.specs().items()) if spec.profiled)
 DEFAULT_METHOD = "tome"  # merging loses least without training (docs/methods.md, "Sentence embeddings")
 
 
@@ -28,7 +30,7 @@ def load_encoder(model: str | os.PathLike | None = None, attn_implementation: st
 
     from ..backbones import for_config
     from ..errors import ModelLoadError
-    from ..models import LOCAL_ONLY, _quiet_transformers, load_config, load_tokenizer, resolve_model_dir
+    from ..engine.models import LOCAL_ONLY, _quiet_transformers, load_config, load_tokenizer, resolve_model_dir
 
     _quiet_transformers()
     path = resolve_model_dir(model)
@@ -54,8 +56,8 @@ def config_for(model, method: str = DEFAULT_METHOD, speedup: float = 1.0, n0: in
                start_layer: int = 0) -> ReductionConfig | None:
     """A training-free config for `speedup` (predicted FLOPs at n0 tokens): a geometric keep profile that
     starts reducing at `start_layer`; None at speedup 1 (the dense model)."""
-    from ..flops import model_dims
-    from ..schedule import solve_fractions
+    from ..measure.flops import model_dims
+    from ..core.schedule import solve_fractions
 
     if method not in METHODS:
         raise ConfigError(f"invalid config field 'method': {method!r} is not one of {', '.join(METHODS)}")
@@ -65,8 +67,7 @@ def config_for(model, method: str = DEFAULT_METHOD, speedup: float = 1.0, n0: in
     if not 0 <= start_layer < layers:
         raise ConfigError(f"invalid config field 'start_layer': {start_layer} is outside [0, {layers - 1}]")
     fractions = solve_fractions(speedup, layers, n0, hidden, ffn, start_layer=start_layer)
-    build = {"tome": TomeConfig, "power": PowerConfig, "acc": ACCConfig}[method]
-    return build(keep_fractions=fractions)
+    return registry.get(method).config(keep_fractions=fractions)
 
 
 def sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:

@@ -82,7 +82,7 @@ def pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor, reductions: li
 
 def mean_pool(model, batch: dict, rule: str = "exit", normalize: bool = True) -> torch.Tensor:
     """(B, D) sentence embeddings of a base encoder (patched or not) on one tokenized batch."""
-    from .. import api
+    from ..engine import api
 
     reductions: list = []
     extra = {} if api.current_config(model) is None else {"leanbert_reductions": reductions}

@@ -13,8 +13,8 @@ import functools
 
 import torch
 
-from .. import api
-from ..config import ReductionConfig
+from ..engine import api
+from ..engine.config import ReductionConfig
 from ..errors import ConfigError
 from .pooling import pool
 

@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data import read_user_file
+from ..data.datasets import read_user_file
 from ..errors import DataError
 
 FORMATS = (".txt", ".csv", ".tsv", ".jsonl")

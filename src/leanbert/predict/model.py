@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ..evaluation import check_finite
-from ..serve import Classifier
+from ..measure.evaluation import check_finite
+from ..deploy.serve import Classifier
 
 DEFAULT_LENGTH = 128
 
@@ -24,7 +24,7 @@ def trained_length(checkpoint: str | Path) -> int | None:
         return int(args["max_length"])
     if (args.get("user") or {}).get("max_length"):
         return int(args["user"]["max_length"])
-    from ..data import resolve_task
+    from ..data.datasets import resolve_task
     from ..errors import DataError
 
     try:
