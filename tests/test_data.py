@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from leanbert import data
+from leanbert.data import datasets as data
 from leanbert.errors import DataError
 
 SHARED_GLUE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
