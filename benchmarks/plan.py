@@ -14,7 +14,6 @@ from .steps import RESULTS, THREADS, Late, Options, Rows, Step, leanbert, num, n
 
 TASKS = ("mrpc", "stsb", "cola", "sst2", "bbc", "rte")
 ELASTIC_TASKS = TASKS  # the elastic recipe (issue 18): every task (CoLA, SST-2, RTE, BBC not yet run)
-RANGE3_TIMED_TASKS = ("mrpc",)
 ACC_ABLATIONS = ("acc-value-norm", "power-score-on-acc-checkpoint", "acc-without-offline-tuning")  # not on BBC
 LAT_SPEEDUPS = (1.5, 2, 2.5, 3)
 
@@ -129,16 +128,6 @@ def elastic_steps(task: str, o: Options, variant: str = "elastic", extra=(), bud
                  needs=(f"{part}:train-{variant}", f"{task}:dense"))]
 
 
-def timed_elastic_step(task: str, o: Options, variant: str, trained_by: str) -> Step:
-    """Rows of an elastic checkpoint trained by another part's step (the ablation's), scored and timed at every
-    budget its search found, into results/<task>.jsonl."""
-    out = f"runs/{task}/{variant}"
-    score = evaluate(task, f"{out}/best", o, "--method", "acc", "--speedup", Late("budgets", f"{out}/search.json"),
-                     "--dense-score", dense_score(task), "--variant", variant, *bench_args(task))
-    return Step(f"{task}:{variant}", (score,), rows=Rows(f"results/{task}.jsonl", (variant,)), task=task,
-                needs=(trained_by, f"{task}:dense"))
-
-
 def task_part(task: str, o: Options) -> list[Step]:
     steps = training_steps(task, o) + [lat_step(task, o)] + evaluation_steps(task, o)
     return steps + (elastic_steps(task, o) if task in ELASTIC_TASKS else [])
@@ -152,8 +141,6 @@ def build(o: Options | None = None) -> list[Step]:
     o = o or Options()
     steps = [s for task in TASKS for s in task_part(task, o)]
     steps += [s for task in ABLATION_TASKS for s in ablation_part(task, o)]
-    # the ablation's 1-epoch, up-to-3x checkpoint, timed like the peers (rows in the task's file)
-    steps += [timed_elastic_step(t, o, "elastic-range3", f"ablation/{t}:train-elastic-range3") for t in RANGE3_TIMED_TASKS]
     steps += sparse_parts(o) + speed_parts(o) + runtime_parts(o) + embedding_parts(o)
     names = [s.name for s in steps]
     assert len(names) == len(set(names)), "step names must be unique"

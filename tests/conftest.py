@@ -132,3 +132,23 @@ def quick_calibration(monkeypatch, latency_fits):
         return latency_fits[key]
 
     monkeypatch.setattr(LatencyModel, "fit", classmethod(shared_fit))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread (two spin against each other on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def acc_dir(tiny_model_dir):
+    """A tiny checkpoint saved as ACC-tuned (all-ones profile), like `leanbert finetune --method acc` writes."""
+    import leanbert
+
+    model = leanbert.from_pretrained(tiny_model_dir)
+    leanbert.apply(model, leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0)))
+    model.save_pretrained(tiny_model_dir)
+    return tiny_model_dir

@@ -168,3 +168,22 @@ def test_elastic_command_checks_its_options_and_names_a_missing_teacher(tmp_path
     # missing teacher is named by leanbert's own error, which the entry point prints as one line
     assert isinstance(r.exception, LeanbertError), r.exception
     assert "model directory not found" in str(r.exception)
+
+
+@pytest.mark.parametrize("task, flag, inplace", [("mrpc", None, True), ("stsb", None, False),
+                                                 ("stsb", "--inplace", True), ("mrpc", "--no-inplace", False)])
+def test_elastic_command_defaults_follow_the_ablation(tmp_path, monkeypatch, task, flag, inplace):
+    """Range 1.25-3 and in-place distillation on for classification, off for regression (docs/ablation.md),
+    unless the flag says otherwise."""
+    from typer.testing import CliRunner
+
+    import leanbert.training.elastic.pipeline as pipeline
+    from leanbert.cli import app
+
+    seen = {}
+    monkeypatch.setattr(pipeline, "elastic_pipeline", lambda base, recipe, *a, **k: seen.update(recipe=recipe) or
+                        {"checkpoint": "x", "profiles": []})
+    argv = ["elastic", "--task", task, "--dense", "d", "-o", str(tmp_path / "el"), *([flag] if flag else [])]
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code == 0, r.output
+    assert seen["recipe"].inplace_distillation is inplace and seen["recipe"].speedup_range == (1.25, 3.0)

@@ -26,13 +26,7 @@ def sentences(n: int, seed: int = 0) -> list[str]:
     return [" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(k)) for i, k in enumerate(lengths)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (two spin against each other on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def job(model, src, out, **kw):
@@ -40,12 +34,6 @@ def job(model, src, out, **kw):
                       chunk_size=kw.pop("chunk_size", 8), **kw)
 
 
-@pytest.fixture
-def acc_dir(tiny_model_dir):
-    model = leanbert.from_pretrained(tiny_model_dir)
-    leanbert.apply(model, leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0)))
-    model.save_pretrained(tiny_model_dir)
-    return tiny_model_dir
 
 
 def test_rows_come_back_in_input_order_with_the_models_probabilities(tiny_model_dir, tiny_tokenizer, tmp_path):

@@ -10,13 +10,6 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 
-@pytest.fixture
-def acc_dir(tiny_model_dir):
-    """A tiny checkpoint saved as ACC-tuned (all-ones profile), like `leanbert finetune --method acc` writes."""
-    model = leanbert.from_pretrained(tiny_model_dir)
-    leanbert.apply(model, leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0)))
-    model.save_pretrained(tiny_model_dir)
-    return tiny_model_dir
 
 
 def client(path, **limits):

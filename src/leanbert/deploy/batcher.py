@@ -118,7 +118,7 @@ class Batcher:
     def _run(self, jobs: list[Job]) -> None:
         c = self.classifier
         try:
-            batch = c.tokenizer.pad([f for j in jobs for f in j.features], return_tensors="pt")
+            batch = c.pad([f for j in jobs for f in j.features])
             logits, ms = c.forward(batch, jobs[0].config)  # (sum of texts, labels)
             n0 = batch["input_ids"].shape[1]
             parts = torch.split(logits, [len(j.features) for j in jobs])

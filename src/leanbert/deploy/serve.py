@@ -69,6 +69,9 @@ class Classifier:
         self.labels = [c.id2label[i] for i in range(c.num_labels)]
         self._profiles: dict[float, ACCConfig] = {}
         self._lock = threading.Lock()  # one forward at a time: torch already uses every thread it was given
+        # A fast tokenizer's truncation setting is state on the shared Rust object: two requests tokenising at once
+        # raise "Already borrowed" or, worse, one gets the other's truncation. Tokenising is short; serialise it.
+        self._tokenizer_lock = threading.Lock()
 
     def info(self) -> dict:
         return {"status": "ok", "max_length": self.max_length, "labels": None if self.regression else self.labels,
@@ -119,15 +122,20 @@ class Classifier:
         self.check(texts, pairs)
         config = self.config_for(speedup)
         features, truncated = self.encode(texts, pairs)
-        batch = self.tokenizer.pad(features, return_tensors="pt")
+        batch = self.pad(features)
         logits, ms = self.forward(batch, config)
         return self.respond(logits, config, batch["input_ids"].shape[1], speedup, ms, truncated)
+
+    def pad(self, features: list[dict]) -> dict:
+        with self._tokenizer_lock:
+            return self.tokenizer.pad(features, return_tensors="pt")
 
     def encode(self, texts: list[str], pairs: list[str] | None) -> tuple[list[dict], list[bool]]:
         """Token ids per text (truncated to the serving length) and which were truncated; a request over the
         token budget is refused before it can hold the model for long (413)."""
-        full = self.tokenizer(texts, pairs, truncation=False)["input_ids"]
-        enc = self.tokenizer(texts, pairs, truncation=True, max_length=self.max_length)
+        with self._tokenizer_lock:
+            full = self.tokenizer(texts, pairs, truncation=False)["input_ids"]
+            enc = self.tokenizer(texts, pairs, truncation=True, max_length=self.max_length)
         tokens = sum(len(ids) for ids in enc["input_ids"])
         if tokens > self.limits.max_tokens:
             raise RequestError(f"invalid field 'texts': {tokens} tokens after truncation, at most "

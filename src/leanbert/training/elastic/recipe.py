@@ -34,7 +34,7 @@ from . import losses
 @dataclass(frozen=True)
 class ElasticRecipe:
     teacher: str  # the dense fine-tuned checkpoint (the student starts from it too, by default)
-    speedup_range: tuple[float, float] = (1.25, 5.0)
+    speedup_range: tuple[float, float] = (1.25, 3.0)
     sandwich: bool = True  # full + smallest + n_random per step; off: one random profile per step
     n_random: int = 2
     inplace_distillation: bool = True
