@@ -64,6 +64,20 @@ def test_interrupted_run_resumes_from_last_state(tiny_model_dir, glue_dir, tmp_p
     assert log["epochs"][0] == before["epochs"][0] and calls["n"] == 1  # epoch 1 was not trained again
 
 
+def test_resumed_run_continues_the_learning_rate_schedule(tiny_model_dir, glue_dir, tmp_path, monkeypatch):
+    """The scheduler is prepared before the saved state is loaded, so it resumes at the saved step instead of
+    warming up again from 0 (a resumed PoWER-BERT search drifted from the one it continued)."""
+    from leanbert.training import train
+
+    out = tmp_path / "run"
+    finetune(args(tiny_model_dir, glue_dir, out, epochs=1), progress=False)
+    seen, loop = {}, train._loop
+    monkeypatch.setattr(train, "_loop", lambda run, progress: seen.update(
+        steps=run["scheduler"].scheduler.last_epoch, log=run["log"]["step"]) or loop(run, progress))
+    finetune(args(tiny_model_dir, glue_dir, out, epochs=2), progress=False)
+    assert seen["log"] == 6 and seen["steps"] == 6  # 48 examples / batch 8: one epoch of steps already taken
+
+
 def test_acc_offline_tuning_trains_on_drawn_profiles_and_saves_acc_config(tiny_model_dir, glue_dir, tmp_path, monkeypatch):
     from leanbert.methods.acc.tuning import ACCSampler
 

@@ -44,12 +44,13 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
     optimizer = torch.optim.AdamW(_param_groups(model, args, stages), lr=args.lr)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     total_steps = max(1, math.ceil(len(loader) * args.epochs))  # after prepare: under N processes, each sees 1/N
+    scheduler = _scheduler(accelerator, optimizer, args, total_steps)  # prepared before load_state, which restores it
     log = load_log(out) or {"args": asdict(args), "backbone": backbone_name(context["model_dir"]), "epochs": [],
                             "best_score": None, "step": 0, "truncated_train_examples": context["truncated"]}
     if (out / STATE_DIR).is_dir() and log["step"] > 0:
         accelerator.load_state(str(out / STATE_DIR))
     run = dict(accelerator=accelerator, model=model, optimizer=optimizer, loader=loader, stages=stages,
-               scheduler=_scheduler(accelerator, optimizer, args, total_steps), total_steps=total_steps,
+               scheduler=scheduler, total_steps=total_steps,
                tokenizer=tokenizer, spec=spec, args=args, log=log, out=out, dev_ds=context["dev_ds"])
     _loop(run, progress)
     return log
