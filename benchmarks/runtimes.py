@@ -9,7 +9,9 @@ with dynamic padding at batch 1 and 32. All cells come from this one process (on
 
 Without --checkpoint the reduced rows run ACC's geometric profiles on the dense checkpoint (no offline tuning).
 Every row records the runtime, precision, export checks and fusions (graphs), and the command that made it;
-`python -m benchmarks.runtimes_table` renders the tables.
+`python -m benchmarks.runtimes_table` renders the tables. A cell whose graph the export refuses (its logits past
+the precision's tolerance: leanbert would not serve it) is a row with `refused` (the reason) and no score, and
+the other cells still run: a refusal is a result too.
 """
 from __future__ import annotations
 
@@ -21,7 +23,11 @@ from pathlib import Path
 
 import torch
 
+from transformers import AutoConfig
+
 from leanbert.measure.bench import Timing
+from leanbert.methods.acc.profiles import saved_table
+from leanbert.errors import LeanbertError
 from leanbert.report.results import append
 from leanbert.measure.runner import evaluate_rows, iter_rows
 from leanbert.deploy.runtimes.measure import Runtime
@@ -75,19 +81,35 @@ def run(args, cells: list[Runtime], argv) -> None:
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "benchmarks.runtimes", *(argv or sys.argv[1:])])
     reduced = args.checkpoint or args.dense
     variant = "reduced" if args.checkpoint else "acc-without-offline-tuning"
+    # the name evaluate gives the reduced rows: elastic (searched profiles saved) or acc (offline-tuned)
+    reduced_name = "elastic" if saved_table(AutoConfig.from_pretrained(reduced)) else "acc"
     for rt in cells:  # the dense row first, then each target, in this runtime and precision
         rows = [("dense", iter_rows(args.dense, **common, configs=[(1.0, None)], dense_score=dense_score, bench=bench,
-                                    runtime=rt)),
+                                    runtime=rt), [1.0]),
                 (variant, iter_rows(reduced, **common, method="acc", speedups=targets, dense_score=dense_score,
-                                    bench=bench, runtime=rt))]
-        for name, produced in rows:
-            for row in produced:
-                row.update(variant=name if name != "reduced" else row["variant"], command=command,
-                           timed=bench is not None)
-                print({k: row.get(k) for k in ("variant", "target_speedup", "runtime", "precision", "score",
-                                               "speedup_dynamic")}, flush=True)
-                append(args.out, row)
+                                    bench=bench, runtime=rt), targets)]
+        for name, produced, wanted in rows:
+            done, label = 0, reduced_name if name == "reduced" else name
+            try:
+                for row in produced:
+                    label = name if name != "reduced" else row["variant"]  # elastic, or acc (offline-tuned)
+                    row.update(variant=label, command=command, timed=bench is not None)
+                    report(args.out, row)
+                    done += 1
+            except LeanbertError as e:  # this cell's remaining targets are refused; the next cell runs
+                for target in wanted[done:]:
+                    report(args.out, refused_row(args, rt, label, target, str(e), command))
 
+
+def refused_row(args, rt: Runtime, variant: str, target: float, reason: str, command: str) -> dict:
+    return {"task": args.task, "split": args.split, "variant": variant, "target_speedup": target,
+            "runtime": rt.runtime, "precision": rt.precision, "refused": reason, "command": command}
+
+
+def report(out: Path, row: dict) -> None:
+    print({k: row.get(k) for k in ("variant", "target_speedup", "runtime", "precision", "score", "speedup_dynamic",
+                                   "refused")}, flush=True)
+    append(out, row)
 
 if __name__ == "__main__":
     main()

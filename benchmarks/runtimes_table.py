@@ -17,6 +17,8 @@ COLUMNS = ("torch:fp32", "torch:int8", "onnxruntime:fp32", "onnxruntime:int8", "
 
 
 def cell(row: dict) -> str:
+    if row.get("refused"):
+        return "refused: " + row["refused"].split(":")[-1].strip()[:60]
     text = f"{row['score']:.2f} ({row['score'] - row['dense_score']:+.2f})"
     timed = row.get("speedup_dynamic") or {}
     if timed:
@@ -60,10 +62,11 @@ def render(results: Path) -> str:
              "dense fp32 PyTorch with dynamic padding (timed files only)."]
     for path in sorted(results.glob("*.jsonl")):
         rows = read_jsonl(path)
-        for task, backbone in sorted({(r["task"], r["backbone"]) for r in rows}):
-            group = [r for r in rows if (r["task"], r["backbone"]) == (task, backbone)]
+        measured = [r for r in rows if not r.get("refused")]
+        for task, backbone in sorted({(r["task"], r["backbone"]) for r in measured}):
+            group = [r for r in rows if r["task"] == task and r.get("backbone", backbone) == backbone]
             timed = "timed" if any(r.get("timed") for r in group) else "scores only, not timed"
-            parts += ["", f"## {task}, {backbone} ({path.name}, {timed}, metric {group[0]['metric']})", "",
+            parts += ["", f"## {task}, {backbone} ({path.name}, {timed}, metric {measured[0]['metric']})", "",
                       f"Command: `{group[0]['command']}`", "", *table(group)]
             kept = fusions(group)
             parts += ["", "Fused operators in the onnxruntime-fused graphs:", "", *kept] if kept else []

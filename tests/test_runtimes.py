@@ -146,3 +146,33 @@ def test_the_task_check_compares_scores_and_removes_a_graph_that_loses(checkpoin
     with pytest.raises(LeanbertError, match="more than --max-drop"):  # it would have to beat PyTorch by a point
         task_check(model, tmp_path / "g.onnx", path, "sst2", glue_dir, max_drop=-1.0)
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_the_runtime_benchmark_records_a_refused_cell_and_goes_on(checkpoint, glue_dir, tmp_path, monkeypatch):
+    """A cell whose export is refused (logits past the tolerance) is a row naming the reason, with no score; the
+    next cell still runs, and the table shows the refusal."""
+    from benchmarks import runtimes as bench_runtimes
+    from benchmarks.runtimes_table import render
+    from leanbert.errors import LeanbertError
+    from leanbert.deploy.runtimes import measure
+
+    path, _, _ = checkpoint
+
+    def refuse(model, graph, runtime, precision, **kw):  # as an export whose logits land past the tolerance
+        raise LeanbertError("ONNX output differs from PyTorch at batch 3, length 33: max |diff| 1.09 > 1")
+
+    monkeypatch.setattr(measure, "export_runtime_graph", refuse)
+    out = tmp_path / "runtimes" / "t.jsonl"
+    bench_runtimes.main(["--task", "sst2", "--dense", str(path), "--checkpoint", str(path), "--speedups", "2",
+                         "--cells", "onnxruntime:int8,torch:fp32", "--data-dir", str(glue_dir), "--no-timing",
+                         "--out", str(out)])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    refused = [r for r in rows if r.get("refused")]
+    assert [(r["precision"], r["variant"], r["target_speedup"]) for r in refused] == [("int8", "dense", 1.0),
+                                                                                      ("int8", "acc", 2.0)]
+    assert all("1.09 > 1" in r["refused"] and "score" not in r for r in refused)
+    measured = [r for r in rows if not r.get("refused")]
+    assert [(r["runtime"], r["variant"], r["target_speedup"] or 1.0) for r in measured] == [("torch", "dense", 1.0),
+                                                                                           ("torch", "acc", 2.0)]
+    table = render(out.parent)
+    assert "refused: max |diff| 1.09 > 1" in table and table.count("| dense |") == 1
