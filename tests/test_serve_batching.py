@@ -51,11 +51,12 @@ def held(batcher, jobs):
 
 def test_queued_requests_run_as_one_batch_and_equal_their_solo_answers(classifier):
     batcher = Batcher(classifier, max_wait=0.2)
-    requests = [["good movie"], ["bad film", "the plot was fine"], ["very nice"]]
+    # every text 2 words (4 tokens): one length bucket, so all three requests queue for the same pass (an earlier
+    # version mixed in a 4-word text, whose longer bucket is batched apart by design: 2 + 1 requests)
+    requests = [["good movie"], ["bad film", "nice plot"], ["very nice"]]
     solo = [classifier.predict(texts) for texts in requests]
     answers = held(batcher, [batcher.prepare(t, None, None) for t in requests])
-    # shared passes (exact grouping under pytest on a loaded 2-core machine varied: 3 or 2 requests per pass)
-    assert max(a["batch"]["requests"] for a in answers) >= 2 and all(a["batch"]["texts"] >= 2 for a in answers)
+    assert [a["batch"] for a in answers] == [{"requests": 3, "texts": 4}] * 3
     for got, alone in zip(answers, solo):
         torch.testing.assert_close(torch.tensor(got["probabilities"]), torch.tensor(alone["probabilities"]), atol=1e-5,
                                    rtol=0)
