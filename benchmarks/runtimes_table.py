@@ -18,7 +18,8 @@ COLUMNS = ("torch:fp32", "torch:int8", "onnxruntime:fp32", "onnxruntime:int8", "
 
 def cell(row: dict) -> str:
     if row.get("refused"):
-        return "refused: " + row["refused"].split(":")[-1].strip()[:60]
+        # the export's reason, last clause, pipes escaped (a Markdown table cell)
+        return "refused: " + row["refused"].split(":")[-1].strip()[:60].replace("|", "\\|")
     text = f"{row['score']:.2f} ({row['score'] - row['dense_score']:+.2f})"
     timed = row.get("speedup_dynamic") or {}
     if timed:

@@ -175,4 +175,4 @@ def test_the_runtime_benchmark_records_a_refused_cell_and_goes_on(checkpoint, gl
     assert [(r["runtime"], r["variant"], r["target_speedup"] or 1.0) for r in measured] == [("torch", "dense", 1.0),
                                                                                            ("torch", "acc", 2.0)]
     table = render(out.parent)
-    assert "refused: max |diff| 1.09 > 1" in table and table.count("| dense |") == 1
+    assert "refused: max \\|diff\\| 1.09 > 1" in table and table.count("| dense |") == 1
