@@ -80,25 +80,22 @@ def run(args, cells: list[Runtime], argv) -> None:
     bench = None if args.no_timing else runtime_bench(args.dense, args.task, args.split, args.data_dir, None, timing)
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "benchmarks.runtimes", *(argv or sys.argv[1:])])
     reduced = args.checkpoint or args.dense
-    variant = "reduced" if args.checkpoint else "acc-without-offline-tuning"
-    # the name evaluate gives the reduced rows: elastic (searched profiles saved) or acc (offline-tuned)
-    reduced_name = "elastic" if saved_table(AutoConfig.from_pretrained(reduced)) else "acc"
+    # the reduced rows' name: the one evaluate gives them (elastic: searched profiles saved; else acc), or, without
+    # a checkpoint, what they are: ACC's geometric profiles on the dense model
+    name = ("elastic" if saved_table(AutoConfig.from_pretrained(reduced)) else "acc") if args.checkpoint \
+        else "acc-without-offline-tuning"
     for rt in cells:  # the dense row first, then each target, in this runtime and precision
-        rows = [("dense", iter_rows(args.dense, **common, configs=[(1.0, None)], dense_score=dense_score, bench=bench,
-                                    runtime=rt), [1.0]),
-                (variant, iter_rows(reduced, **common, method="acc", speedups=targets, dense_score=dense_score,
-                                    bench=bench, runtime=rt), targets)]
-        for name, produced, wanted in rows:
-            done, label = 0, reduced_name if name == "reduced" else name
+        jobs = [("dense", 1.0, dict(configs=[(1.0, None)]), args.dense)]
+        jobs += [(name, t, dict(method="acc", speedups=[t]), reduced) for t in targets]
+        for label, target, how, checkpoint in jobs:  # one at a time: a refused target does not take the next along
             try:
-                for row in produced:
-                    label = name if name != "reduced" else row["variant"]  # elastic, or acc (offline-tuned)
-                    row.update(variant=label, command=command, timed=bench is not None)
+                for row in iter_rows(checkpoint, **common, **how, dense_score=dense_score, bench=bench, runtime=rt):
+                    if label != name or not args.checkpoint:  # a checkpoint's reduced rows keep evaluate's name
+                        row["variant"] = label
+                    row.update(command=command, timed=bench is not None)
                     report(args.out, row)
-                    done += 1
-            except LeanbertError as e:  # this cell's remaining targets are refused; the next cell runs
-                for target in wanted[done:]:
-                    report(args.out, refused_row(args, rt, label, target, str(e), command))
+            except LeanbertError as e:  # this cell is refused (the export's reason); the next one runs
+                report(args.out, refused_row(args, rt, label, target, str(e), command))
 
 
 def refused_row(args, rt: Runtime, variant: str, target: float, reason: str, command: str) -> dict:

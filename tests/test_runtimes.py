@@ -158,21 +158,25 @@ def test_the_runtime_benchmark_records_a_refused_cell_and_goes_on(checkpoint, gl
 
     path, _, _ = checkpoint
 
+    calls = []
+
     def refuse(model, graph, runtime, precision, **kw):  # as an export whose logits land past the tolerance
+        calls.append(precision)
         raise LeanbertError("ONNX output differs from PyTorch at batch 3, length 33: max |diff| 1.09 > 1")
 
     monkeypatch.setattr(measure, "export_runtime_graph", refuse)
     out = tmp_path / "runtimes" / "t.jsonl"
-    bench_runtimes.main(["--task", "sst2", "--dense", str(path), "--checkpoint", str(path), "--speedups", "2",
+    bench_runtimes.main(["--task", "sst2", "--dense", str(path), "--checkpoint", str(path), "--speedups", "2,3",
                          "--cells", "onnxruntime:int8,torch:fp32", "--data-dir", str(glue_dir), "--no-timing",
                          "--out", str(out)])
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     refused = [r for r in rows if r.get("refused")]
-    assert [(r["precision"], r["variant"], r["target_speedup"]) for r in refused] == [("int8", "dense", 1.0),
-                                                                                      ("int8", "acc", 2.0)]
+    assert [(r["precision"], r["variant"], r["target_speedup"]) for r in refused] == [
+        ("int8", "dense", 1.0), ("int8", "acc", 2.0), ("int8", "acc", 3.0)]
+    assert calls == ["int8"] * 3  # each target tried on its own: one refusal does not stand for the next
     assert all("1.09 > 1" in r["refused"] and "score" not in r for r in refused)
     measured = [r for r in rows if not r.get("refused")]
-    assert [(r["runtime"], r["variant"], r["target_speedup"] or 1.0) for r in measured] == [("torch", "dense", 1.0),
-                                                                                           ("torch", "acc", 2.0)]
+    assert [(r["runtime"], r["variant"], r["target_speedup"] or 1.0) for r in measured] == [
+        ("torch", "dense", 1.0), ("torch", "acc", 2.0), ("torch", "acc", 3.0)]
     table = render(out.parent)
     assert "refused: max \\|diff\\| 1.09 > 1" in table and table.count("| dense |") == 1
