@@ -90,7 +90,7 @@ def run(args, cells: list[Runtime], argv) -> None:
         for label, target, how, checkpoint in jobs:  # one at a time: a refused target does not take the next along
             try:
                 for row in iter_rows(checkpoint, **common, **how, dense_score=dense_score, bench=bench, runtime=rt):
-                    if label != name or not args.checkpoint:  # a checkpoint's reduced rows keep evaluate's name
+                    if label == "dense" or not args.checkpoint:  # a checkpoint's reduced rows keep evaluate's name
                         row["variant"] = label
                     row.update(command=command, timed=bench is not None)
                     report(args.out, row)
