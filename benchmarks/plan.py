@@ -77,15 +77,18 @@ def training_steps(task: str, o: Options) -> list[Step]:
     return steps
 
 
-def lat_step(task: str, o: Options) -> Step:
-    """The LAT peer: LengthDrop training, search, then its chosen configs scored and timed (rows `lat`)."""
-    r = recipe(task)
+def lat_step(task: str, o: Options, search_on: str = "held-out") -> Step:
+    """The LAT peer: LengthDrop training, search, then its chosen configs scored and timed. Rows `lat`: the search
+    scores on the training data's held-out slice, as the elastic recipe's does; rows `lat-dev-search` (before
+    session 12): on 200 dev examples, the published recipe, kept reproducible by this step."""
+    r, variant = recipe(task), "lat" if search_on == "held-out" else "lat-dev-search"
+    out = f"runs/{task}/{variant}"
     search = ["--search-examples", "100", "--population", "12", "--generations", "5"] if task == "bbc" else []
-    cmd = leanbert("lat", "--task", task, "--dense", f"runs/{task}/dense/best", "-o", f"runs/{task}/lat",
+    cmd = leanbert("lat", "--task", task, "--dense", f"runs/{task}/dense/best", "-o", out, "--search-on", search_on,
                    "--data-dir", o.data_dir, "--max-drop", "0.35", "--speedup", nums(LAT_SPEEDUPS),
                    "--batch-size", str(r.batch_size), THREADS, "--results", RESULTS, bench_args(task), search,
                    opt("--max-train-examples", r.stage_train_examples))
-    return Step(f"{task}:lat", (cmd,), rows=Rows(f"results/{task}.jsonl", ("lat",)), outputs=(f"runs/{task}/lat",),
+    return Step(f"{task}:{variant}", (cmd,), rows=Rows(f"results/{task}.jsonl", (variant,)), outputs=(out,),
                 needs=(f"{task}:train-dense",), task=task)
 
 
@@ -133,7 +136,7 @@ def elastic_steps(task: str, o: Options, variant: str = "elastic", extra=(), bud
 
 
 def task_part(task: str, o: Options) -> list[Step]:
-    steps = training_steps(task, o) + [lat_step(task, o)] + evaluation_steps(task, o)
+    steps = training_steps(task, o) + [lat_step(task, o), lat_step(task, o, "dev")] + evaluation_steps(task, o)
     steps += elastic_steps(task, o, "elastic-r5", ELASTIC_R5) if task in ELASTIC_R5_TASKS else []
     return steps + (elastic_steps(task, o) if task in ELASTIC_TASKS else [])
 

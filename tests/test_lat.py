@@ -12,6 +12,8 @@ import leanbert
 from conftest import make_batch, tiny_model
 from leanbert.methods.lat import lengthdrop as lat
 from leanbert.cli import app
+from leanbert.data.datasets import load_task
+from leanbert.data.held_out import split_search_slice
 from leanbert.errors import ConfigError
 
 
@@ -80,11 +82,12 @@ def test_lat_command(tmp_path, tiny_model_dir, glue_dir):
     results = tmp_path / "rows.jsonl"
     r = CliRunner().invoke(app, ["lat", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out), "--data-dir",
                                  str(glue_dir), "--batch-size", "8", "--max-drop", "0.4", "--speedup", "1,1.3",
-                                 "--population", "4", "--generations", "2", "--search-examples", "16",
-                                 "--results", str(results)])
+                                 "--population", "4", "--generations", "2", "--results", str(results)])
     assert r.exit_code == 0, r.output
     summary = json.loads((out / "search.json").read_text())
-    assert summary["front"] and summary["search_examples"] == 16
+    train = load_task("sst2", str(glue_dir), splits=("train",)).split("train")
+    held = split_search_slice(train, seed=42)[1]  # the command's default seed
+    assert summary["front"] and summary["search_on"] == "held-out" and summary["search_examples"] == len(held) >= 2
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert [row["target_speedup"] for row in rows] == [1.0, 1.3] and all(row["variant"] == "lat" for row in rows)
     assert rows[1]["gflops_padded"]["dense"] / rows[1]["gflops_padded"]["method"] >= 1.3 - 1e-6  # within budget
@@ -95,3 +98,29 @@ def test_lat_command(tmp_path, tiny_model_dir, glue_dir):
     r = CliRunner().invoke(app, ["lat", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out), "--data-dir",
                                  str(glue_dir), "--bench", "--bench-batch-sizes", "1,8", "--bench-examples", "4"])
     assert r.exit_code != 0 and "same number of entries" in str(r.exception)
+
+
+def test_lat_searching_on_dev_labels_its_rows_so(tmp_path, tiny_model_dir, glue_dir):
+    out, results = tmp_path / "lat", tmp_path / "rows.jsonl"
+    r = CliRunner().invoke(app, ["lat", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out), "--data-dir",
+                                 str(glue_dir), "--batch-size", "8", "--speedup", "1.2", "--population", "2",
+                                 "--generations", "1", "--search-on", "dev", "--search-examples", "16",
+                                 "--results", str(results)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "search.json").read_text())["search_examples"] == 16
+    row = json.loads(results.read_text().splitlines()[0])
+    assert row["variant"] == "lat-dev-search" and row["search_on"] == "dev"
+    r = CliRunner().invoke(app, ["lat", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out),
+                                 "--search-on", "test"])
+    assert r.exit_code != 0 and "--search-on" in str(r.exception)
+
+
+def test_search_slice_is_left_out_of_training():
+    from leanbert.training.args import FinetuneArgs
+    from leanbert.training.train import trained_part
+
+    examples = [f"example {i}" for i in range(300)]
+    fit, held = split_search_slice(examples, seed=5)
+    assert len(held) == 30 and fit == trained_part(FinetuneArgs("sst2", "o", seed=5, search_slice=True), examples)
+    assert set(fit) | set(held) == set(examples) and not set(fit) & set(held)
+    assert trained_part(FinetuneArgs("sst2", "o", seed=5), examples) == examples

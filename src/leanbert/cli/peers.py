@@ -79,7 +79,11 @@ def lat(
     n_random: int = typer.Option(2, help="random sub-models per step (sandwich rule: + the full and the smallest)"),
     speedup: str = typer.Option("1.5,2,3", help="target FLOPs reductions (padded to the task length) to pick configs for"),
     population: int = 16, generations: int = 8,
-    search_examples: int = typer.Option(200, help="dev examples the search scores candidates on (seeded sample)"),
+    search_on: str = typer.Option("held-out", help="held-out: LengthDrop trains without the training data's search "
+                                  "slice and the search scores on it; dev: the published recipe, scoring on dev examples "
+                                  "(rows variant lat-dev-search: picked on the split they report)"),
+    search_examples: Optional[int] = typer.Option(None, help="cap on the examples the search scores candidates on "
+                                                  "(seeded sample; default: the whole held-out slice, 200 on dev)"),
     epochs: float = 1.0, batch_size: int = 32, lr: float = 3e-5, seed: int = 42,
     max_length: Optional[int] = None, threads: Optional[int] = None,
     max_train_examples: Optional[int] = PIPELINE_OPTIONS["max_train_examples"],
@@ -93,14 +97,17 @@ def lat(
     """LAT peer: LengthDrop fine-tuning (sandwich rule, in-place distillation), then an evolutionary search of
     per-layer lengths; one config per target FLOPs reduction, evaluated on the full dev split."""
     from ..measure.runner import make_bench
-    from ..methods.lat.pipeline import lat_pipeline, lat_rows
+    from ..methods.lat.pipeline import SEARCH_ON, lat_pipeline, lat_rows
     from ..report.results import append
     from ..training.recipes import eval_split
     from ..training.train import FinetuneArgs
 
     set_threads(threads)
     targets = checks.numbers(speedup, "speedup", unique=True)
-    if not targets or min(targets) < 1 or population < 2 or generations < 1 or n_random < 0 or search_examples < 1:
+    if search_on not in SEARCH_ON:
+        raise LeanbertError(f"--search-on must be one of {', '.join(SEARCH_ON)}, got {search_on!r}")
+    if (not targets or min(targets) < 1 or population < 2 or generations < 1 or n_random < 0
+            or (search_examples is not None and search_examples < 1)):
         raise LeanbertError("--speedup needs values >= 1; --population >= 2, --generations >= 1, --n-random >= 0, "
                             "--search-examples >= 1")
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
@@ -108,7 +115,7 @@ def lat(
                         max_train_examples=max_train_examples)
     # checked before hours of training
     timing = bench_timing(bench_batch_sizes, bench_examples, min_run_time, rounds, warm_allocator) if bench else None
-    summary = lat_pipeline(base, max_drop, n_random, targets, population, generations, search_examples)
+    summary = lat_pipeline(base, max_drop, n_random, targets, population, generations, search_examples, search_on)
     split = eval_split(task)
     speed = make_bench(summary["checkpoint"], task, split, data_dir, max_length, timing) if bench else None
     for row in lat_rows(summary, dense, task, split, data_dir, max_length, speed):

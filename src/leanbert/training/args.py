@@ -38,6 +38,7 @@ class FinetuneArgs:
     lat_random: int = 2  # random sub-models per step beside the full and the smallest (sandwich rule)
     user: UserFiles | None = None  # the user's own CSV/TSV/JSONL files instead of a named task
     elastic: dict | None = None  # the elastic recipe (elastic.recipe.ElasticRecipe as a dict): sandwich + distillation
+    search_slice: bool = False  # hold data/held_out.py's search slice out of training (LAT; the elastic recipe always does)
 
 
 def check_args(args: FinetuneArgs) -> None:

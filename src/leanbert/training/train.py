@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from .. import atomic
 from ..data.batching import bucketed_train_loader, check_max_length, encode, train_loader
 from ..data.datasets import load_task
+from ..data.held_out import split_search_slice
 from ..engine.models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
 from ..measure.evaluation import evaluate
 from .args import FinetuneArgs, check_args
@@ -70,10 +71,7 @@ def _setup(args: FinetuneArgs, out: Path):
         model.config.id2label = dict(enumerate(spec.labels))
         model.config.label2id = {label: i for i, label in enumerate(spec.labels)}
     train_examples = training_examples(args, data)
-    if args.elastic:  # the profile search's held-out slice never enters training
-        from .elastic.recipe import ElasticRecipe, split_held_out
-
-        train_examples = split_held_out(train_examples, ElasticRecipe(**args.elastic), args.seed)[0]
+    train_examples = trained_part(args, train_examples)
     train_ds, n_trunc = encode(tokenizer, train_examples, max_length)
     dev_ds, _ = encode(tokenizer, data.split("dev"), max_length)
     context = dict(max_length=max_length, tokenizer=tokenizer, train_ds=train_ds, dev_ds=dev_ds, spec=spec, out=out,
@@ -146,6 +144,15 @@ def _train_step(run: dict, batch: dict, progress: float) -> float:
     run["scheduler"].step()
     run["optimizer"].zero_grad()
     return loss.item()
+
+
+def trained_part(args: FinetuneArgs, examples: list) -> list:
+    """The examples a run trains on: all of them, less the search slice where a profile search follows."""
+    if args.elastic:  # its recipe says how large the slice is
+        from .elastic.recipe import ElasticRecipe, split_held_out
+
+        return split_held_out(examples, ElasticRecipe(**args.elastic), args.seed)[0]
+    return split_search_slice(examples, args.seed)[0] if args.search_slice else examples
 
 
 def training_examples(args: FinetuneArgs, data) -> list:

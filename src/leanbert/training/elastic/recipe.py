@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ...data.held_out import SEARCH_FRACTION, SEARCH_MAX, split_search_slice
 from ...data.batching import TEACHER_IMPORTANCE, TEACHER_LOGITS, sorted_batches, make_collate
 from ...methods.acc.config import ACCConfig
 from ...errors import ConfigError
@@ -40,8 +41,8 @@ class ElasticRecipe:
     inplace_distillation: bool = True
     teacher_weight: float = 1.0
     rank_weight: float = 1.0
-    held_out_fraction: float = 0.1
-    held_out_max: int = 500
+    held_out_fraction: float = SEARCH_FRACTION
+    held_out_max: int = SEARCH_MAX
     score: str = "acc"
 
     def __post_init__(self):
@@ -64,9 +65,7 @@ class ElasticRecipe:
 
 def split_held_out(examples: list, recipe: ElasticRecipe, seed: int) -> tuple[list, list]:
     """(examples trained on, held-out slice for the profile search): a seeded sample, disjoint by index."""
-    n = min(recipe.held_out_max, max(1, int(len(examples) * recipe.held_out_fraction)))
-    held = set(random.Random(seed + 7919).sample(range(len(examples)), n))
-    return [e for i, e in enumerate(examples) if i not in held], [examples[i] for i in sorted(held)]
+    return split_search_slice(examples, seed, recipe.held_out_fraction, recipe.held_out_max)
 
 
 def full_config(num_layers: int, score: str = "acc") -> ACCConfig:
