@@ -154,6 +154,46 @@ def test_tiny_elastic_run_trains_searches_and_evaluates_with_its_profiles(tiny_m
     assert geometric[0]["variant"] == "acc" and geometric[0]["config"] != entries[1]["config"]
     again = elastic_pipeline(base, recipe, [1.25], progress=False)  # finished stages are not repeated
     assert again["profiles"] == entries
+    _research_by_each_objective(tmp_path, glue_dir, saved)
+
+
+def _research_by_each_objective(tmp_path, glue_dir, saved: dict):
+    """`elastic-search` on the trained checkpoint: the same candidates (one budget, one generation, no coarse
+    token) ranked by each objective; each objective's pick is the best of the set on its own measure."""
+    from typer.testing import CliRunner
+
+    from leanbert.cli import app
+
+    picks = {}
+    for objective in ("fidelity", "score"):
+        r = CliRunner().invoke(app, ["elastic-search", str(tmp_path / "el" / "best"), "--task", "sst2", "-o",
+                                     str(tmp_path / objective), "--data-dir", str(glue_dir), "--budgets", "1.5",
+                                     "--population", "5", "--generations", "0", "--no-coarse",
+                                     "--search-objective", objective])
+        assert r.exit_code == 0, r.output
+        summary = json.loads((tmp_path / objective / "search.json").read_text())
+        assert summary["objective"].startswith({"fidelity": "fidelity", "score": "held-out task score"}[objective])
+        assert summary["held_out_examples"] == 12 and summary["searched_from"] == str(tmp_path / "el" / "best")
+        picks[objective] = summary["profiles"][0]
+        table = json.loads((tmp_path / objective / "best" / "config.json").read_text())["leanbert_profiles"]
+        assert [e["speedup"] for e in table] == [1.5]
+    assert picks["score"]["held_out_score"] >= picks["fidelity"]["held_out_score"]
+    assert picks["fidelity"]["fidelity"] <= picks["score"]["fidelity"]
+    assert json.loads((tmp_path / "el" / "best" / "config.json").read_text()) == saved  # the source is untouched
+    r = CliRunner().invoke(app, ["elastic-search", str(tmp_path / "el" / "best"), "--task", "sst2", "-o",
+                                 str(tmp_path / "bad"), "--search-objective", "dev"])
+    assert r.exit_code != 0 and "--search-objective" in str(r.exception)
+
+
+def test_elastic_search_refuses_a_checkpoint_without_an_elastic_recipe(tiny_model_dir, glue_dir, tmp_path):
+    from leanbert.errors import ConfigError
+    from leanbert.training.elastic.pipeline import research_pipeline
+    from leanbert.training.train import FinetuneArgs
+
+    base = FinetuneArgs(task="sst2", output_dir=str(tmp_path / "out"), data_dir=str(glue_dir))
+    with pytest.raises(ConfigError, match="not an elastic checkpoint"):
+        research_pipeline(tiny_model_dir, base, [1.5], 2, 0, False, "score", progress=False)
+    assert not (tmp_path / "out" / "best").exists()
 
 
 def test_elastic_command_checks_its_options_and_names_a_missing_teacher(tmp_path, glue_dir):

@@ -7,11 +7,13 @@ candidate is projected onto the budget exactly, so candidates differ only in whe
 best shape is then also tried with its dropped tokens merged into one coarse token (FCA), projected onto the
 same budget (the coarse token costs FLOPs, so it keeps a little fewer fine tokens); it is kept if better.
 
-Objective: fidelity to the full-length model on the slice (mean KL divergence of the class distributions;
-MSE for regression), lower is better. Why not the task score: on a few hundred examples F1, MCC and Pearson
-move by a point between neighbouring candidates by chance, and the slice's labels were seen by the dense
-teacher the student started from; agreement with the full model is smoother and needs no labels. The
-slice's task score of each chosen profile is recorded beside it.
+Objective (`objective`): "fidelity" (default) is agreement with the full-length model on the slice (mean KL
+divergence of the class distributions; MSE for regression), lower is better. Why it is the default: on a few
+hundred examples F1, MCC and Pearson move by a point between neighbouring candidates by chance, and the slice's
+labels were seen by the dense teacher the student started from; agreement with the full model is smoother and
+needs no labels. "score" ranks by the slice's task score (ties broken by fidelity), as LAT's search does: it
+aims at what the rows report, at the price of that noise. The slice's task score of each chosen profile is
+recorded beside it either way.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from ...methods.acc import profiles
 from .recipe import full_config
 
 DEFAULT_BUDGETS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
+OBJECTIVES = ("fidelity", "score")
 
 
 @torch.inference_mode()
@@ -53,34 +56,39 @@ def task_score(spec, logits: torch.Tensor, labels: np.ndarray) -> float:
 
 
 def search_profiles(model, tokenizer, ds, spec, budgets, score: str = "acc", population: int = 6,
-                    generations: int = 2, try_coarse: bool = True, seed: int = 0, progress=None) -> list[dict]:
+                    generations: int = 2, try_coarse: bool = True, seed: int = 0, progress=None,
+                    objective: str = "fidelity") -> list[dict]:
     """One entry per reachable budget: {"speedup", "config", "fidelity", "held_out_score", "flops_ratio", ...}.
     `model` must be patched (leanbert.apply) so that it takes per-call configs."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown search objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
     c = model.config
     dims = model_dims(c)
     histogram = profiles.length_histogram(ds.lengths())
     full, labels = slice_outputs(model, tokenizer, ds, spec, full_config(c.num_hidden_layers, score))
     rng = random.Random(seed)
 
-    def evaluate(config):
+    def evaluate(config):  # -> (the key the search minimises, logits)
         logits = slice_outputs(model, tokenizer, ds, spec, config)[0]
         if progress:
             progress()
-        return fidelity(logits, full, spec.is_regression), logits
+        agreement = fidelity(logits, full, spec.is_regression)
+        key = (agreement,) if objective == "fidelity" else (-task_score(spec, logits, labels), agreement)
+        return key, logits
 
     entries = []
     for budget in budgets:
         best = _evolve(budget, histogram, dims, score, population, generations, rng, evaluate)
         if best is None:
             continue  # beyond what any shape reaches on these lengths
-        objective, shape, config, logits = best
+        key, shape, config, logits = best
         if try_coarse:
             merged = profiles.project(shape, budget, histogram, dims, coarse=1, score=score)
             if merged is not None:
-                merged_objective, merged_logits = evaluate(merged)
-                if merged_objective < objective:
-                    objective, config, logits = merged_objective, merged, merged_logits
-        entries.append({"speedup": budget, "config": config.to_dict(), "fidelity": round(objective, 6),
+                merged_key, merged_logits = evaluate(merged)
+                if merged_key < key:
+                    key, config, logits = merged_key, merged, merged_logits
+        entries.append({"speedup": budget, "config": config.to_dict(), "fidelity": round(key[-1], 6),
                         "held_out_score": round(task_score(spec, logits, labels), 3),
                         "flops_ratio": round(profiles.flops_ratio(config, histogram, dims), 4),
                         "shape": [round(w, 4) for w in shape]})
