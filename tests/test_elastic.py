@@ -194,6 +194,8 @@ def test_elastic_search_refuses_a_checkpoint_without_an_elastic_recipe(tiny_mode
     with pytest.raises(ConfigError, match="not an elastic checkpoint"):
         research_pipeline(tiny_model_dir, base, [1.5], 2, 0, False, "score", progress=False)
     assert not (tmp_path / "out" / "best").exists()
+    with pytest.raises(ConfigError, match="checkpoint directory not found"):
+        research_pipeline(tmp_path / "none", base, [1.5], 2, 0, False, "score", progress=False)
 
 
 def test_elastic_command_checks_its_options_and_names_a_missing_teacher(tmp_path, glue_dir):

@@ -77,7 +77,7 @@ def elastic(
 
 def elastic_search(
     checkpoint: Path = typer.Argument(..., help="a trained elastic checkpoint (RUN/best; RUN/train_log.json holds "
-                                      "its recipe)", exists=True, file_okay=False),
+                                      "its recipe)"),
     task: str = typer.Option(..., help="the task it was trained on (the held-out slice comes from its training split)"),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="OUTPUT/best (a copy with the new profiles), "
                                     "OUTPUT/search.json", callback=_output_dir),

@@ -75,6 +75,8 @@ def research_pipeline(trained: Path, base: FinetuneArgs, budgets, population: in
     out = Path(base.output_dir)
     if (out / SEARCH_FILE).is_file():
         return json.loads((out / SEARCH_FILE).read_text())
+    if not trained.is_dir():
+        raise ConfigError(f"checkpoint directory not found: {trained}")
     args = (load_log(trained.parent) or {}).get("args", {})
     if not args.get("elastic"):
         raise ConfigError(f"{trained} is not an elastic checkpoint (no elastic recipe in {trained.parent}/train_log.json)")
