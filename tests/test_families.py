@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import (AutoModelForSequenceClassification, BertConfig, DistilBertConfig, ElectraConfig,
-                          GPT2Config, GPT2ForSequenceClassification, MPNetConfig, RobertaConfig, XLMRobertaConfig)
+                          GPT2Config, GPT2ForSequenceClassification, ModernBertConfig, MPNetConfig, RobertaConfig,
+                          XLMRobertaConfig)
 
 import family_reference
 import leanbert
@@ -27,8 +28,13 @@ CONFIGS = {
     "distilbert": lambda: DistilBertConfig(**COMMON, dim=32, hidden_dim=64, n_layers=3, n_heads=4, dropout=0.0,
                                            attention_dropout=0.0, max_position_embeddings=40),
     "mpnet": lambda: MPNetConfig(**COMMON, **BERT_SHAPE, max_position_embeddings=42),
+    # layers 0 and 2 global, 1 sliding with a half window of 3 (|i - j| <= 3): the window matters at 12 tokens
+    "modernbert": lambda: ModernBertConfig(**COMMON, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                                           intermediate_size=64, max_position_embeddings=64, local_attention=6,
+                                           global_attn_every_n_layers=2, pad_token_id=0, bos_token_id=1,
+                                           eos_token_id=2, cls_token_id=1, sep_token_id=2),
 }
-SDPA = {"bert", "roberta", "xlm-roberta", "electra", "electra-small-embeddings", "distilbert"}  # MPNet: eager only
+SDPA = {"bert", "roberta", "xlm-roberta", "electra", "electra-small-embeddings", "distilbert", "modernbert"}  # MPNet: eager
 REDUCTIONS = {
     "power-counts": leanbert.PowerConfig(keep_counts=(9, 5, 2)),
     "acc-fractions-value-norm": leanbert.ACCConfig(keep_fractions=(0.6, 0.4, 0.2), score="value_norm"),
@@ -36,6 +42,12 @@ REDUCTIONS = {
     "fca-k2-mean": leanbert.FCAConfig(keep_counts=(7, 5, 3), coarse=2, merge="mean"),
     "tome-counts": leanbert.TomeConfig(keep_counts=(9, 6, 4)),
 }
+
+
+# Hugging Face rotates ModernBERT's queries and keys in float32 even in a float64 model, so one float32 rounding
+# of a q/k element can differ between two float64 computations of it (1e-16 apart): agreement to ~1e-9, not 1e-10.
+# A wrong position, window or merge moves the output by 1e-2 or more.
+ROTARY_ATOL = 1e-8
 
 
 def family_of(name: str) -> str:
@@ -78,10 +90,10 @@ def test_reduced_path_equals_the_naive_reference(name, reduction):
         out = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
         for r in range(ids.shape[0]):
             expected = family_reference.encode(model, family_of(name), ids[r].tolist(), config)
-            torch.testing.assert_close(out[r], expected, atol=1e-10, rtol=0)
+            torch.testing.assert_close(out[r], expected, atol=ROTARY_ATOL if name == "modernbert" else 1e-10, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["roberta", "distilbert", "mpnet"])
+@pytest.mark.parametrize("name", ["roberta", "distilbert", "mpnet", "modernbert"])
 def test_padded_rows_keep_their_logits(name):
     """Absolute counts in a padded batch: each row's logits equal the row run alone (pads change nothing)."""
     model = build(name, "eager", seed=3).double()
@@ -109,7 +121,7 @@ def test_analytic_flops_equal_flop_counter(name, reduction):
     assert counter.get_total_flops() == round(expected)
 
 
-@pytest.mark.parametrize("name", ["roberta", "electra", "distilbert", "mpnet"])
+@pytest.mark.parametrize("name", ["roberta", "electra", "distilbert", "mpnet", "modernbert"])
 def test_save_and_load_round_trip(name, tmp_path):
     model = build(name, "eager")
     leanbert.apply(model, REDUCTIONS["fca-k1-weighted"])
@@ -122,7 +134,7 @@ def test_save_and_load_round_trip(name, tmp_path):
                                    model(input_ids=ids, attention_mask=mask).logits, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["roberta", "distilbert", "mpnet"])
+@pytest.mark.parametrize("name", ["roberta", "distilbert", "mpnet", "modernbert"])
 def test_hidden_states_come_back_at_their_reduced_lengths(name):
     model = build(name, "eager")
     leanbert.apply(model, REDUCTIONS["power-counts"])
@@ -151,6 +163,56 @@ def test_mpnet_keeps_original_positions_for_the_tokens_it_keeps():
     assert (shifted - out).abs().max() > 1e-3
 
 
+def test_the_modernbert_reference_is_hugging_face_itself():
+    """The reference's ModernBERT (rotary, sliding window, pre-norm, gated FFN, final norm) equals the plain
+    model, so the reduced path is pinned against an independent reading of the family, not against itself."""
+    model = build("modernbert", "eager", seed=7).double()
+    ids, mask = make_batch(2, 12, padded=False, seed=8)
+    with torch.no_grad():
+        out = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    for r in range(2):
+        torch.testing.assert_close(out[r], family_reference.encode(model, "modernbert", ids[r].tolist(), None),
+                                   atol=ROTARY_ATOL, rtol=0)
+
+
+def test_modernbert_window_and_angles_follow_original_positions():
+    """Dropping tokens must not bring far tokens into a sliding window nor change the angle between survivors:
+    the run that renumbers positions after each reduction differs from the one that carries them."""
+    model = build("modernbert", "eager", seed=5).double()
+    config = leanbert.PowerConfig(keep_counts=(5, 5, 5))  # layer 1 (sliding, |i - j| <= 3) sees 5 of 12 tokens
+    leanbert.apply(model, config)
+    ids, mask = make_batch(1, 12, padded=False, seed=6)
+    with torch.no_grad():
+        out = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state[0]
+    torch.testing.assert_close(out, family_reference.encode(model, "modernbert", ids[0].tolist(), config),
+                               atol=ROTARY_ATOL, rtol=0)
+    adapter = model.base_model.__dict__["_leanbert_backbone"]
+    renumber = adapter.position_bias
+    adapter_copy = type(adapter)()
+    adapter_copy.position_bias = lambda encoder, positions: renumber(
+        encoder, torch.arange(positions.shape[1], dtype=positions.dtype).expand_as(positions))
+    model.base_model.__dict__["_leanbert_backbone"] = adapter_copy
+    with torch.no_grad():
+        shifted = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state[0]
+    assert (shifted - out).abs().max() > 1e-3
+
+
+def test_modernbert_mean_pooling_head_refuses_token_reduction_and_runs_patterns():
+    config = CONFIGS["modernbert"]()
+    config.classifier_pooling = "mean"
+    model = AutoModelForSequenceClassification.from_config(config).eval()
+    with pytest.raises(ConfigError, match="classifier_pooling"):
+        leanbert.apply(model, REDUCTIONS["power-counts"])
+    ids, mask = make_batch(2, 12)
+    with torch.no_grad():
+        dense = model(input_ids=ids, attention_mask=mask).logits
+        leanbert.apply(model, leanbert.SparseConfig.for_layers(3, width=1))  # keeps every token: runs
+        banded = model(input_ids=ids, attention_mask=mask).logits
+    assert torch.isfinite(banded).all() and (banded - dense).abs().max() > 1e-4
+    with pytest.raises(ConfigError, match="classifier_pooling"):  # a per-call config is checked the same way
+        model(input_ids=ids, attention_mask=mask, leanbert_config=REDUCTIONS["fca-k1-weighted"])
+
+
 def test_unsupported_family_is_refused_with_the_supported_list():
     model = GPT2ForSequenceClassification(GPT2Config(vocab_size=64, n_embd=32, n_layer=3, n_head=4, n_positions=40))
     with pytest.raises(ConfigError, match="does not support model family 'gpt2'; supported: bert, camembert"):
@@ -173,13 +235,13 @@ def test_roberta_base_positions_hold_512_tokens():
 
 
 def test_families_are_listed():
-    assert leanbert.backbones.supported_families() == ["bert", "camembert", "distilbert", "electra", "mpnet", "roberta",
-                                                       "xlm-roberta"]
+    assert leanbert.backbones.supported_families() == ["bert", "camembert", "distilbert", "electra", "modernbert", "mpnet",
+                                                       "roberta", "xlm-roberta"]
     assert isinstance(BertConfig(), BertConfig)
 
 
-@pytest.mark.parametrize("name", [*(pytest.param(n, marks=pytest.mark.slow) for n in ("roberta", "electra", "distilbert")),
-                                  "mpnet"])
+@pytest.mark.parametrize("name", [*(pytest.param(n, marks=pytest.mark.slow)
+                                    for n in ("roberta", "electra", "distilbert", "modernbert")), "mpnet"])
 def test_onnx_export_matches_pytorch(name, tmp_path):
     """Each family exports with its own inputs (no token_type_ids where it has no segments), reduction included."""
     pytest.importorskip("onnxruntime")
@@ -189,3 +251,32 @@ def test_onnx_export_matches_pytorch(name, tmp_path):
     leanbert.apply(model, leanbert.ACCConfig(keep_fractions=(0.7, 0.5, 0.3)))
     info = export_and_verify(model, tmp_path / "m.onnx", lengths=(3, 9, 40), example_length=16)
     assert max(c["max_abs_diff"] for c in info["checks"]) <= info["tolerance"]
+
+
+def test_a_modernbert_checkpoint_fine_tunes_and_evaluates_reduced(tmp_path, tiny_tokenizer, glue_dir):
+    """End to end through the commands: a saved ModernBERT directory (a BERT word-piece tokenizer stands in for
+    its own) fine-tunes, then evaluates dense and at 2x fewer FLOPs with ACC; FLOPs in the rows follow the
+    gated feed-forward."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from leanbert.cli import app
+
+    config = CONFIGS["modernbert"]()
+    config.vocab_size = len(tiny_tokenizer)
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(tmp_path / "mb")
+    tiny_tokenizer.save_pretrained(tmp_path / "mb")
+    r = CliRunner().invoke(app, ["finetune", "--task", "sst2", "--model", str(tmp_path / "mb"), "-o", str(tmp_path / "run"),
+                                 "--data-dir", str(glue_dir), "--epochs", "1", "--batch-size", "8", "--max-length", "16"])
+    assert r.exit_code == 0, r.output
+    rows = tmp_path / "rows.jsonl"
+    r = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "run" / "best"), "--task", "sst2",
+                                 "--data-dir", str(glue_dir), "--method", "acc", "--speedup", "1,2", "--max-length", "16",
+                                 "--results", str(rows)])
+    assert r.exit_code == 0, r.output
+    out = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert [row["target_speedup"] for row in out] == [1.0, 2.0] and all(0 <= row["score"] <= 100 for row in out)
+    padded = out[-1]["gflops_padded"]  # the target is FLOPs at the padded task length
+    assert padded["dense"] / padded["method"] >= 2 - 1e-6

@@ -8,9 +8,10 @@ from ..errors import ConfigError
 from .adapter import BertLike, ElectraLike, RobertaLike
 from .catalog import BACKBONES, cache_root, install, installed_path
 from .distilbert import DistilBertLike
+from .modernbert import ModernBertLike
 from .mpnet import MPNetLike
 
-ADAPTERS = (BertLike(), RobertaLike(), ElectraLike(), DistilBertLike(), MPNetLike())
+ADAPTERS = (BertLike(), RobertaLike(), ElectraLike(), DistilBertLike(), MPNetLike(), ModernBertLike())
 FAMILIES = {model_type: adapter for adapter in ADAPTERS for model_type in adapter.model_types}
 
 

@@ -23,10 +23,17 @@ class BertLike:
     carries_positions = False  # True: attention needs each token's original position (relative position bias)
     position_offset = 0  # positions the embedding table reserves before the first token (RoBERTa: padding_idx + 1)
 
+    takes_input_ids = False  # True: the loop takes over the base model's forward (no encoder module: ModernBERT)
+
     # --- where things are -------------------------------------------------------------------------------
     def encoder(self, model: torch.nn.Module):
+        """The module whose forward the loop takes over."""
         base = getattr(model, "base_model", model)
         return getattr(base, "encoder", None)
+
+    def layers(self, encoder):
+        """The encoder's layer list (None: not found)."""
+        return getattr(encoder, "layer", None)
 
     def embeddings(self, model: torch.nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
         """(B, N, D) input of the first layer."""
@@ -39,6 +46,16 @@ class BertLike:
     def qkv_projections(self, layer):
         sa = self.self_attention(layer)
         return sa.query, sa.key, sa.value
+
+    def project(self, layer, hidden: torch.Tensor, position_bias=None):
+        """The layer's queries, keys and values for its attention, each (B, H, N, Dh)."""
+        b, n, _ = hidden.shape
+        dh = self.head_size(layer)
+        return tuple(f(hidden).view(b, n, -1, dh).transpose(1, 2) for f in self.qkv_projections(layer))
+
+    def logit_bias(self, layer, position_bias):
+        """(B, H or 1, N, N) added to the attention logits, or None (MPNet: its relative position bias)."""
+        return position_bias
 
     def head_size(self, layer) -> int:
         return self.self_attention(layer).attention_head_size
@@ -79,6 +96,9 @@ class BertLike:
 
     def wants_hidden_states(self, kwargs: dict) -> bool:
         return False
+
+    def check_method(self, hf_config, head: str | None, method) -> None:
+        """Refuse a method this family's head cannot run under (ModernBERT's mean pooling); nothing here."""
 
     # --- shapes -----------------------------------------------------------------------------------------
     def dims(self, hf_config) -> tuple[int, int, int, int]:

@@ -18,7 +18,7 @@ def apply(model, config: ReductionConfig):
     if not isinstance(config, ReductionConfig):
         raise ConfigError(f"apply() needs a leanbert config object, got {type(config).__name__}")
     encoder = patch.find_encoder(model)
-    n_layers = len(encoder.layer)
+    n_layers = len(patch.layers_of(encoder))
     if config.num_layers != n_layers:
         field = "keep_counts" if config.keep_counts is not None else "keep_fractions"
         raise ConfigError(f"invalid config field '{field}': has {config.num_layers} entries but the model has "

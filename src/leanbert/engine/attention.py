@@ -9,19 +9,11 @@ from .. import backbones
 from ..core import banded, scoring
 
 
-def project_heads(layer, hidden: torch.Tensor, backbone=None):
-    """The layer's query, key and value projections, each (B, H, N, Dh)."""
-    backbone = backbone or backbones.FAMILIES["bert"]
-    b, n, _ = hidden.shape
-    dh = backbone.head_size(layer)
-    return tuple(f(hidden).view(b, n, -1, dh).transpose(1, 2) for f in backbone.qkv_projections(layer))
-
-
 def attention_with_kernel(layer, hidden: torch.Tensor, key_mask: torch.Tensor, kernel, backbone=None) -> torch.Tensor:
     """The attention sub-layer with its core (softmax(QK^T)V) replaced by `kernel` (e.g. banded attention)."""
     backbone = backbone or backbones.FAMILIES["bert"]
     b, n, _ = hidden.shape
-    q, k, v = project_heads(layer, hidden, backbone)
+    q, k, v = backbone.project(layer, hidden)
     context = kernel(q, k, v, key_mask, scale=backbone.scaling(layer)).transpose(1, 2).reshape(b, n, -1)  # (B, N, D)
     return backbone.attention_output(layer, context, hidden)
 
@@ -41,7 +33,9 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
                          position_bias: torch.Tensor | None = None):
     """The attention sub-layer (self-attention + output projection + residual LayerNorm) computed explicitly,
     so that the statistics the scores need come out. Returns output (B, N, D), AttentionStats, values
-    (B, H, N, Dh). `position_bias` (B, H, N, N): added to the logits (MPNet's relative position bias).
+    (B, H, N, Dh). `position_bias`: what the family's attention needs of the tokens' positions (MPNet: a
+    (B, H, N, N) bias added to the logits; ModernBERT: rotary angles and the sliding window), read by the
+    adapter's `project` and `logit_bias`.
 
     Queries are processed in blocks: each block's probabilities (B*H, c, keys) are made, used for the context
     and folded into the per-key sums, then dropped, so the (B, H, N, N) matrix never exists (at 512 tokens,
@@ -53,16 +47,16 @@ def attention_with_stats(layer, hidden: torch.Tensor, key_mask: torch.Tensor, ch
     backbone = backbone or backbones.FAMILIES["bert"]
     b, n, _ = hidden.shape
     dh, scaling, dropout = backbone.head_size(layer), backbone.scaling(layer), backbone.attention_dropout(layer)
-    q, k, v = (x.reshape(-1, n, dh) for x in project_heads(layer, hidden, backbone))  # (B*H, N, Dh)
+    q, k, v = (x.reshape(-1, n, dh) for x in backbone.project(layer, hidden, position_bias))  # (B*H, N, Dh)
     h = q.shape[0] // b
-    flat_bias = None if position_bias is None else position_bias.reshape(b * h, n, n)  # (B*H, N, N)
+    extra = backbone.logit_bias(layer, position_bias)  # (B, H or 1, N, N) or None
     real = key_mask.to(q.dtype).repeat_interleave(h, dim=0)[:, None, :]  # (B*H, 1, N)
     blocks = (_band_blocks(n, band, key_mask, h, q.dtype) if band is not None
               else _full_blocks(n, chunk, real, allowed, h, q.dtype))
     contexts, selfs, received = [], [], torch.zeros_like(real)
     for start, stop, keys, bias, every_key in blocks:
-        if flat_bias is not None:
-            bias = bias + flat_bias[:, start:stop][:, :, keys]  # (B*H, c, keys)
+        if extra is not None:  # (B, H|1, c, keys) -> (B*H, c, keys)
+            bias = bias + extra[:, :, start:stop][..., keys].expand(b, h, -1, -1).reshape(b * h, stop - start, -1)
         probs = torch.baddbmm(bias, q[:, start:stop], k[:, keys].transpose(1, 2), alpha=scaling).softmax(dim=-1)
         contexts.append(torch.bmm(dropout(probs), v[:, keys]))  # (B*H, c, Dh)
         if every_key:  # + the sum over this block's real queries, fused into one GEMM

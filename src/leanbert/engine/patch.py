@@ -44,7 +44,7 @@ def find_encoder(model: torch.nn.Module):
     family; its adapter and the model's config are recorded on it for the loop."""
     adapter = backbones.for_model(model)
     encoder = adapter.encoder(model)
-    if encoder is None or not hasattr(encoder, "layer"):
+    if encoder is None or adapter.layers(encoder) is None:
         raise ConfigError(f"leanbert found no encoder layer list in {type(model).__name__} "
                           f"(family {model.config.model_type!r})")
     if getattr(model.config, "is_decoder", False):
@@ -57,6 +57,10 @@ def find_encoder(model: torch.nn.Module):
 def backbone_of(encoder):
     """The adapter recorded by find_encoder (BERT's for an encoder found some other way)."""
     return encoder.__dict__.get(BACKBONE_ATTR) or backbones.FAMILIES["bert"]
+
+
+def layers_of(encoder):
+    return backbone_of(encoder).layers(encoder)
 
 
 def _hf_config(encoder):
@@ -73,11 +77,17 @@ def check_head(head: str | None, method) -> None:
 
 def install(encoder, method, head: str | None = None) -> None:
     check_head(head, method)
+    backbone_of(encoder).check_method(_hf_config(encoder), head, method)
     setattr(encoder, METHOD_ATTR, method)
     setattr(encoder, HEAD_ATTR, head)
     # A partial of a module-level function pickles and deep-copies (a bound method in the instance __dict__
     # cannot be unpickled: pickle looks it up by name on the instance).
-    encoder.forward = functools.partial(reduced_encoder_forward, encoder)
+    if backbone_of(encoder).takes_input_ids:  # no encoder module: the base model's forward is taken over
+        from .base_forward import reduced_base_forward
+
+        encoder.forward = functools.partial(reduced_base_forward, encoder)
+    else:
+        encoder.forward = functools.partial(reduced_encoder_forward, encoder)
 
 
 def uninstall(encoder) -> None:
@@ -124,7 +134,8 @@ class LoopState:
 
 
 def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
-                            encoder_attention_mask=None, past_key_values=None, use_cache=None, **kwargs):
+                            encoder_attention_mask=None, past_key_values=None, use_cache=None, start_positions=None,
+                            **kwargs):
     method = _method_for_call(self, kwargs.pop(PER_CALL_KWARG, None))
     syntax_hops = kwargs.pop(syntax.KWARG, None)  # (B, N, N) parse distances: the syntax pattern's input
     record = kwargs.pop(SCORES_KWARG, None)
@@ -132,11 +143,11 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     plan = method.plan(hidden_states.shape[1])
     backbone, config = backbone_of(self), _hf_config(self)
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
-    positions = _start_positions(backbone, key_mask, hidden_states.dtype)  # (B, N) or None
+    positions = _start_positions(backbone, key_mask, hidden_states.dtype, start_positions)  # (B, N) or None
     state = LoopState(hidden_states, key_mask, attention_mask, positions=positions,
                       bias=None if positions is None else backbone.position_bias(self, positions))  # (B, H, N, N)
     states = [] if hidden_states_wanted(kwargs) or backbone.wants_hidden_states(kwargs) else None
-    for index, (layer, n_keep) in enumerate(zip(self.layer, plan)):
+    for index, (layer, n_keep) in enumerate(zip(backbone.layers(self), plan)):
         if states is not None:
             states.append(state.hidden)  # the input of layer `index`: the embeddings, then each layer's output
         reduces = method.scores_layer(index, state.hidden.shape[1], n_keep)
@@ -167,9 +178,10 @@ def _method_for_call(encoder, per_call):
                           f"ACCConfig, or config_from_dict(...)), got {type(per_call).__name__}")
     method = build_method(per_call)
     check_head(getattr(encoder, HEAD_ATTR, None), method)
-    if per_call.num_layers != len(encoder.layer):
+    backbone_of(encoder).check_method(_hf_config(encoder), getattr(encoder, HEAD_ATTR, None), method)
+    if per_call.num_layers != len(layers_of(encoder)):
         raise ConfigError(f"invalid config field '{PER_CALL_KWARG}': has {per_call.num_layers} layers, "
-                          f"the model {len(encoder.layer)}")
+                          f"the model {len(layers_of(encoder))}")
     return method
 
 
@@ -209,13 +221,14 @@ def _scoring_layer(encoder, config, backbone, method, index, layer, state: LoopS
                   else hf_mask(config, state.hidden, state.key_mask))
 
 
-def _start_positions(backbone, key_mask: torch.Tensor, dtype) -> torch.Tensor | None:
-    """(B, N) original positions 0..N-1 as floats (merged tokens take weighted means), for families whose
-    attention depends on positions; None for the others."""
+def _start_positions(backbone, key_mask: torch.Tensor, dtype, given=None) -> torch.Tensor | None:
+    """(B, N) original positions as floats (`given` position ids, else 0..N-1; merged tokens take weighted
+    means), for families whose attention depends on positions; None for the others."""
     if not backbone.carries_positions:
         return None
     b, n = key_mask.shape
-    return torch.arange(n, device=key_mask.device, dtype=dtype).expand(b, n)
+    start = torch.arange(n, device=key_mask.device) if given is None else given
+    return start.to(dtype).expand(b, n)
 
 
 def _plain_layer(config, backbone, method, index, layer, hidden, key_mask, mask, bias, syntax_hops, kwargs):

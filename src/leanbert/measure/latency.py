@@ -34,7 +34,7 @@ class LatencyModel:
     @classmethod
     def fit(cls, model, batch_size: int, lengths=(8, 32, 64, 128, 256), min_run_time: float = 0.2) -> "LatencyModel":
         encoder = patch.find_encoder(model)
-        layer, backbone = encoder.layer[0], patch.backbone_of(encoder)
+        layer, backbone = patch.layers_of(encoder)[0], patch.backbone_of(encoder)
         hidden_size = model.config.hidden_size
         rows = {"attention": [], "scoring": [], "ffn": []}
         with torch.inference_mode():

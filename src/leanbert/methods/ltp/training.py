@@ -65,7 +65,7 @@ def attach_soft_ltp(model, init: float = 0.0, temperature: float = 0.1) -> LTPTh
     from ...engine import patch
 
     encoder = patch.find_encoder(model)
-    weights = LTPThresholds(len(encoder.layer), init, temperature)
+    weights = LTPThresholds(len(patch.layers_of(encoder)), init, temperature)
     setattr(model, ATTR, weights)
     patch.install(encoder, SoftLTPMethod(weights))
     return weights

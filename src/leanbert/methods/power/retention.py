@@ -63,7 +63,7 @@ def attach_search(model, max_length: int) -> RetentionWeights:
     from ...engine import patch
 
     encoder = patch.find_encoder(model)
-    weights = RetentionWeights(len(encoder.layer), max_length)
+    weights = RetentionWeights(len(patch.layers_of(encoder)), max_length)
     setattr(model, ATTR, weights)
     patch.install(encoder, SoftExtractionMethod(weights))
     return weights

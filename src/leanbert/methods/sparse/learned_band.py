@@ -100,7 +100,7 @@ def attach_learned_band(model, layers, init: float = 16.0, tau_start: float = 4.
     from ...engine import patch
 
     encoder = patch.find_encoder(model)
-    degrees = LearnedDegrees(len(encoder.layer), tuple(layers), model.config.num_attention_heads, init, tau_start,
+    degrees = LearnedDegrees(len(patch.layers_of(encoder)), tuple(layers), model.config.num_attention_heads, init, tau_start,
                              tau_end, global_cls)
     setattr(model, ATTR, degrees)
     patch.install(encoder, SoftBandMethod(degrees))
