@@ -97,19 +97,13 @@ def lat(
     """LAT peer: LengthDrop fine-tuning (sandwich rule, in-place distillation), then an evolutionary search of
     per-layer lengths; one config per target FLOPs reduction, evaluated on the full dev split."""
     from ..measure.runner import make_bench
-    from ..methods.lat.pipeline import SEARCH_ON, lat_pipeline, lat_rows
+    from ..methods.lat.pipeline import lat_pipeline, lat_rows
     from ..report.results import append
     from ..training.recipes import eval_split
     from ..training.train import FinetuneArgs
 
     set_threads(threads)
-    targets = checks.numbers(speedup, "speedup", unique=True)
-    if search_on not in SEARCH_ON:
-        raise LeanbertError(f"--search-on must be one of {', '.join(SEARCH_ON)}, got {search_on!r}")
-    if (not targets or min(targets) < 1 or population < 2 or generations < 1 or n_random < 0
-            or (search_examples is not None and search_examples < 1)):
-        raise LeanbertError("--speedup needs values >= 1; --population >= 2, --generations >= 1, --n-random >= 0, "
-                            "--search-examples >= 1")
+    targets = _lat_targets(speedup, search_on, population, generations, n_random, search_examples)
     base = FinetuneArgs(task=task, output_dir=str(output_dir), model=dense, data_dir=data_dir, epochs=epochs,
                         batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                         max_train_examples=max_train_examples)
@@ -122,3 +116,18 @@ def lat(
         if results:
             append(results, row)
         typer.echo(json.dumps({k: row.get(k) for k in ("target_speedup", "score", "dense_score", "gflops", "speedup_dynamic")}))
+
+
+def _lat_targets(speedup: str, search_on: str, population: int, generations: int, n_random: int,
+                 search_examples: Optional[int]) -> list[float]:
+    """The target speedups, once every search option is checked (before hours of training)."""
+    from ..methods.lat.pipeline import SEARCH_ON
+
+    targets = checks.numbers(speedup, "speedup", unique=True)
+    if search_on not in SEARCH_ON:
+        raise LeanbertError(f"--search-on must be one of {', '.join(SEARCH_ON)}, got {search_on!r}")
+    if (not targets or min(targets) < 1 or population < 2 or generations < 1 or n_random < 0
+            or (search_examples is not None and search_examples < 1)):
+        raise LeanbertError("--speedup needs values >= 1; --population >= 2, --generations >= 1, --n-random >= 0, "
+                            "--search-examples >= 1")
+    return targets

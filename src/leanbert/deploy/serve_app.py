@@ -48,15 +48,9 @@ def _request_id(request) -> str:
 
 def create_app(classifier: Classifier, batcher: Batcher | None = None, api_key: str | None = None):
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, ConfigDict, ValidationError
+    from pydantic import ValidationError
 
-    class ClassifyRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        texts: list[str]
-        text_pairs: list[str] | None = None
-        speedup: float | None = None
-
+    request_model = _request_model()
     batcher = batcher or Batcher(classifier)
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
 
@@ -67,6 +61,43 @@ def create_app(classifier: Classifier, batcher: Batcher | None = None, api_key: 
 
     app = FastAPI(title="leanbert", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.batcher = batcher
+    _add_access_control_and_errors(app, api_key)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {**classifier.info(), "queued": batcher.queued()}
+
+    @app.post("/classify")
+    async def classify(request: Request) -> dict:
+        body = await read_body(request, classifier.limits.max_body_bytes)
+        try:  # the json module, not pydantic's parser: a lone surrogate then reaches check() and gets a 400 naming it
+            req = request_model.model_validate(json.loads(body))
+        except json.JSONDecodeError as e:
+            raise RequestError(f"invalid JSON body: {e.msg} at line {e.lineno} column {e.colno}", 422) from None
+        except ValidationError as e:
+            raise RequestError(_short(e), 422) from None
+        job = await asyncio.to_thread(batcher.prepare, req.texts, req.text_pairs, req.speedup)  # tokenising off the loop
+        return await asyncio.wrap_future(batcher.submit(job))
+
+    return app
+
+
+def _request_model():
+    from pydantic import BaseModel, ConfigDict
+
+    class ClassifyRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        texts: list[str]
+        text_pairs: list[str] | None = None
+        speedup: float | None = None
+
+    return ClassifyRequest
+
+
+def _add_access_control_and_errors(app, api_key: str | None) -> None:
+    """The API key check (every path but /health), the access log with a request id, and RequestError as JSON."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
 
     @app.middleware("http")
     async def access_log(request: Request, call_next):
@@ -85,21 +116,3 @@ def create_app(classifier: Classifier, batcher: Batcher | None = None, api_key: 
     async def bad_request(request: Request, exc: RequestError):
         headers = {"retry-after": "1"} if exc.status == 503 else None
         return JSONResponse({"detail": str(exc)}, exc.status, headers=headers)
-
-    @app.get("/health")
-    async def health() -> dict:
-        return {**classifier.info(), "queued": batcher.queued()}
-
-    @app.post("/classify")
-    async def classify(request: Request) -> dict:
-        body = await read_body(request, classifier.limits.max_body_bytes)
-        try:  # the json module, not pydantic's parser: a lone surrogate then reaches check() and gets a 400 naming it
-            req = ClassifyRequest.model_validate(json.loads(body))
-        except json.JSONDecodeError as e:
-            raise RequestError(f"invalid JSON body: {e.msg} at line {e.lineno} column {e.colno}", 422) from None
-        except ValidationError as e:
-            raise RequestError(_short(e), 422) from None
-        job = await asyncio.to_thread(batcher.prepare, req.texts, req.text_pairs, req.speedup)  # tokenising off the loop
-        return await asyncio.wrap_future(batcher.submit(job))
-
-    return app

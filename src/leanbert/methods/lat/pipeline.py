@@ -55,16 +55,18 @@ def lat_pipeline(base: FinetuneArgs, max_drop: float, n_random: int, speedups, p
 
     front = search_front(score, cost, layers, max_drop, population, generations, base.seed)
     dense = mean_gflops([n0], model.config)
-    chosen = []
-    for s in speedups:
-        point = best_within(front, dense / s)
-        chosen.append({"target_speedup": s, "keep_fractions": None if point is None else list(point[2]),
-                       "search_score": None if point is None else point[1]})
+    chosen = [_choice(best_within(front, dense / s), s) for s in speedups]
     summary = {"checkpoint": checkpoint, "max_length": n0, "search_on": search_on, "search_examples": len(subset),
                "dense_gflops": dense,
                "front": [{"gflops": c, "score": sc, "keep_fractions": list(f)} for c, sc, f in front], "chosen": chosen}
     atomic.write_json(out / "search.json", summary)
     return summary
+
+
+def _choice(point, target: float) -> dict:
+    """The search's answer for one target: the best front config within budget (None: none reaches it)."""
+    return {"target_speedup": target, "keep_fractions": None if point is None else list(point[2]),
+            "search_score": None if point is None else point[1]}
 
 
 def _search_data(checkpoint: str, base: FinetuneArgs, search_on: str):

@@ -9,6 +9,7 @@ sparsity reached are in each row.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from ...data import syntax
@@ -78,45 +79,49 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
     `learned_lambdas`: also learn neighbour degrees (learned_band.py) at each lambda and placement; those
     rows land at whatever sparsity the lambda reaches (family "learned", knob = lambda, no target).
     `control`: also fine-tune `dense` with the same recipe and no mask (family "dense-control", sparsity 0):
-    a cell's loss against it is the mask's, not the extra epoch's or the training subsample's."""
+    a cell's loss against it is the mask's, not the extra epoch's or the training subsample's.
+    A cell whose fine-tuned checkpoint already has a row in `results` is not run again (an interrupted study
+    resumes instead of training again and appending the row twice; zero-shot studies have nothing to resume)."""
     if (learned_lambdas or control) and epochs <= 0:
         raise ConfigError("invalid config field 'epochs': learned degrees and the dense control are trained, "
                           "give --epochs > 0")
     from ...engine.registry import build_method
-    from .pipeline import BAND_STAGE
     from ...report.results import append
     from ...measure.runner import evaluate_rows, load_split
     from ...measure.sparsity import mean_sparsity
 
     tokenizer, model, _, _, ds, n0 = load_split(dense, task, "dev", data_dir, None)  # embeddings: the lexical input
-    num_layers = model.config.num_hidden_layers
     if "syntax" in families:
         syntax.attach(ds, tokenizer, n0)
-
-    def measure(config):
-        return mean_sparsity(build_method(config), model, ds)
-
-    dense_score = evaluate_rows(dense, task, "dev", data_dir)[0]["score"]
+    common = dict(task=task, dense=dense, epochs=epochs, data_dir=data_dir, finetune_args=finetune_args or {},
+                  dense_score=evaluate_rows(dense, task, "dev", data_dir)[0]["score"])
+    cells = _control_cells(out_dir, common) if control else []
+    cells += _pattern_cells(out_dir, common, families, placements, sparsities, model.config.num_hidden_layers,
+                            lambda config: mean_sparsity(build_method(config), model, ds))
+    cells += _learned_cells(out_dir, common, placements, learned_lambdas, model.config.num_hidden_layers)
     rows, finished = [], _finished_cells(results) if epochs > 0 else {}
-    tune = finetune_args or {}
-
-    def cell(checkpoint: Path, run, **labels):
-        """Run one cell unless a row for its fine-tuned checkpoint is already in `results` (a re-run of an
-        interrupted study resumes instead of training again and appending the row twice; zero-shot studies
-        have nothing to resume: `finished` is empty)."""
+    for checkpoint, run, labels in cells:
         if str(checkpoint) in finished:
             rows.append(finished[str(checkpoint)])
-            return
+            continue
         row = run()
         row.update(study="sparse", epochs=epochs, **labels)
         rows.append(row)
         if results:
             append(results, row)
+    return rows
 
-    if control:
-        cell_dir = out_dir / "dense-control"
-        cell(cell_dir / "best", lambda: _evaluate_cell(task, dense, None, epochs, cell_dir, data_dir, dense_score, tune),
-             family="dense-control", placement="none", target_sparsity=None, knob=0, sparsity=0.0)
+
+def _control_cells(out_dir: Path, common: dict) -> list:
+    """(checkpoint, run, labels) of the dense control: the same recipe, no mask."""
+    cell_dir = out_dir / "dense-control"
+    return [(cell_dir / "best", lambda: _evaluate_cell(config=None, cell_dir=cell_dir, **common),
+             dict(family="dense-control", placement="none", target_sparsity=None, knob=0, sparsity=0.0))]
+
+
+def _pattern_cells(out_dir: Path, common: dict, families, placements, sparsities, num_layers: int, measure) -> list:
+    """(checkpoint, run, labels) of every family x placement x target, each at its matched knob."""
+    cells = []
     for family in families:
         for placement in placements:
             layers = placement_layers(placement, num_layers)
@@ -124,17 +129,25 @@ def run_study(task: str, dense: str, out_dir: Path, families, placements, sparsi
                 knob, reached = match_knob(family, target, layers, num_layers, measure)
                 config = pattern_config(family, knob, layers, num_layers)
                 cell_dir = out_dir / f"{family}-{placement}-{target}"
-                cell(cell_dir / "best",
-                     lambda: _evaluate_cell(task, dense, config, epochs, cell_dir, data_dir, dense_score, tune),
-                     family=family, placement=placement, target_sparsity=target, knob=knob, sparsity=round(reached, 4))
+                run = functools.partial(_evaluate_cell, config=config, cell_dir=cell_dir, **common)
+                cells.append((cell_dir / "best", run, dict(family=family, placement=placement, target_sparsity=target,
+                                                            knob=knob, sparsity=round(reached, 4))))
+    return cells
+
+
+def _learned_cells(out_dir: Path, common: dict, placements, learned_lambdas, num_layers: int) -> list:
+    """(checkpoint, run, labels) of the learned neighbour degrees at each lambda and placement."""
+    from .pipeline import BAND_STAGE
+
+    cells = []
     for placement in placements if learned_lambdas else ():
         start = placement_layers(placement, num_layers)[0]
         for lam in learned_lambdas:
             cell_dir = out_dir / f"learned-{placement}-{lam:g}"
-            cell(cell_dir / BAND_STAGE / "best",
-                 lambda: _learned_cell(task, dense, lam, start, epochs, cell_dir, data_dir, dense_score, tune),
-                 family="learned", placement=placement, target_sparsity=None, knob=lam)
-    return rows
+            run = functools.partial(_learned_cell, lam=lam, start=start, cell_dir=cell_dir, **common)
+            cells.append((cell_dir / BAND_STAGE / "best", run,
+                          dict(family="learned", placement=placement, target_sparsity=None, knob=lam)))
+    return cells
 
 
 def _finished_cells(results: Path | None) -> dict[str, dict]:
