@@ -127,6 +127,15 @@ def speed_parts(o: Options) -> list[Step]:
                                     "--core", "1" if o.core is None else str(o.core), *out),),
              rows=Rows("results/speed/serve.jsonl"), needs=("sst2:train-acc",), task="sst2", pin=False,
              note="the server is pinned to --core by the script; the clients run unpinned"),
+        # issue 20: the batching server against the unbatched one. The MRPC dense checkpoint stands in for SST-2's
+        # ACC checkpoint (the same MiniLM-L6 shapes and ACC profiles, so the same work per text; its labels are
+        # not read); SST-2 dev sentences are what is sent, as in speed/serve.
+        Step("speed/serve_batching", (python("load_test", "--checkpoint", "runs/mrpc/dense/best", "--task", "sst2",
+                                             "--speedups", "1,2,3,4", "--clients", "1,4,16", "--batching", "off,on",
+                                             "--seconds", "20", "--requests", "400",
+                                             "--core", "1" if o.core is None else str(o.core), *out),),
+             rows=Rows("results/speed/serve_batching.jsonl"), needs=("mrpc:train-dense",), task="mrpc", pin=False,
+             note="the server is pinned to --core by the script; the clients run unpinned. " + ONE_OFF),
         Step("speed/sparse_512", (python("sparse_speed", "--checkpoint", "runs/bbc/dense/best", "--widths", "48,24", *out),),
              rows=Rows("results/speed/sparse_512.jsonl"), needs=("bbc:train-dense",), task="bbc"),
         Step("speed/sparse_512_accuracy", (leanbert("evaluate", "--checkpoint", "runs/bbc/acc/best", "--task", "bbc",
