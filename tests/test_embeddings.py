@@ -142,3 +142,24 @@ def test_sentence_transformers_runs_the_reduced_model(tiny_model_dir, tiny_token
     expected = embed(inner, tiny_tokenizer, TEXTS, CONFIGS["tome"])
     np.testing.assert_allclose(reduced, expected, atol=1e-5)
     assert not np.allclose(reduced, dense, atol=1e-3)
+
+
+def test_modernbert_embeds_with_merges_and_survivors_but_refuses_exit_pooling_of_drops(tiny_tokenizer):
+    """ModernBERT's final norm follows the last layer: a dropped token's exit state never passed it, so `exit`
+    pooling of drops is refused by name; merges (ToMe) and the `survivors` rule run, and keeping every token
+    equals plain mean pooling."""
+    from transformers import ModernBertConfig, ModernBertModel
+
+    from leanbert.errors import ConfigError
+
+    torch.manual_seed(0)
+    model = ModernBertModel(ModernBertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=3,
+                                             num_attention_heads=4, intermediate_size=64, local_attention=6,
+                                             global_attn_every_n_layers=2, pad_token_id=0)).eval()
+    np.testing.assert_allclose(embed(model, tiny_tokenizer, TEXTS, leanbert.PowerConfig(keep_fractions=(1.0,) * 3)),
+                               _plain_mean(model, tiny_tokenizer, TEXTS), atol=1e-5)
+    with pytest.raises(ConfigError, match="'exit'.*modernbert.*survivors"):
+        embed(model, tiny_tokenizer, TEXTS, CONFIGS["power"])
+    for config, rule in ((CONFIGS["power"], "survivors"), (CONFIGS["tome"], "exit")):
+        out = embed(model, tiny_tokenizer, TEXTS, config, rule=rule)
+        assert np.isfinite(out).all() and np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)

@@ -24,6 +24,8 @@ class BertLike:
     position_offset = 0  # positions the embedding table reserves before the first token (RoBERTa: padding_idx + 1)
 
     takes_input_ids = False  # True: the loop takes over the base model's forward (no encoder module: ModernBERT)
+    norm_after_layers = False  # True: a final norm follows the last layer (ModernBERT), so a state that left the
+    # sequence at an earlier layer never passed it (embeddings' `exit` pooling cannot mix the two)
 
     # --- where things are -------------------------------------------------------------------------------
     def encoder(self, model: torch.nn.Module):

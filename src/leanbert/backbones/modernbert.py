@@ -47,6 +47,7 @@ class ModernBertLike(BertLike):
     head_prefixes = ("classifier.", "head.")
     carries_positions = True
     takes_input_ids = True  # the base model's forward is taken over: it starts from ids, not hidden states
+    norm_after_layers = True
 
     def encoder(self, model):
         return getattr(model, "base_model", model)

@@ -82,10 +82,17 @@ def pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor, reductions: li
 
 def mean_pool(model, batch: dict, rule: str = "exit", normalize: bool = True) -> torch.Tensor:
     """(B, D) sentence embeddings of a base encoder (patched or not) on one tokenized batch."""
+    from ..backbones import for_model
     from ..engine import api
 
     reductions: list = []
     extra = {} if api.current_config(model) is None else {"leanbert_reductions": reductions}
     out = model(**batch, **extra)
+    if rule == "exit" and reductions and for_model(model).norm_after_layers:
+        gone = exited(reductions)
+        if gone is not None and bool((gone.weight > 0).any()):  # tokens were dropped, not only merged
+            raise ConfigError(f"pooling rule 'exit' pools dropped tokens with the state they left with, which on "
+                              f"{model.config.model_type} never passed the final norm the kept tokens pass; use "
+                              "rule 'survivors', or a merging method (tome)")
     emb = pool(out.last_hidden_state, batch["attention_mask"], reductions, rule).mean()
     return torch.nn.functional.normalize(emb, dim=-1) if normalize else emb
