@@ -280,3 +280,44 @@ def test_a_modernbert_checkpoint_fine_tunes_and_evaluates_reduced(tmp_path, tiny
     assert [row["target_speedup"] for row in out] == [1.0, 2.0] and all(0 <= row["score"] <= 100 for row in out)
     padded = out[-1]["gflops_padded"]  # the target is FLOPs at the padded task length
     assert padded["dense"] / padded["method"] >= 2 - 1e-6
+
+
+def test_modernbert_outputs_and_inputs_as_hugging_face_gives_them():
+    """The last hidden state entry is the output after the final norm; return_dict=False gives a tuple; a padded
+    SDPA batch under reduction gives each row's logits alone; other position ids and a mean-pooling
+    multiple-choice head are refused by name; the latency model's pieces run with positions."""
+    from transformers import ModernBertForMultipleChoice
+
+    from leanbert.measure.latency import LatencyModel
+
+    model = build("modernbert", "sdpa", seed=9)
+    leanbert.apply(model, REDUCTIONS["fca-k1-weighted"])
+    ids, mask = make_batch(4, 14, padded=True, seed=10)
+    with torch.no_grad():
+        out = model.base_model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        torch.testing.assert_close(out.hidden_states[-1], out.last_hidden_state)
+        assert isinstance(model.base_model(input_ids=ids, attention_mask=mask, return_dict=False), tuple)
+        batched = model(input_ids=ids, attention_mask=mask).logits
+        for r in range(ids.shape[0]):
+            n = int(mask[r].sum())
+            alone = model(input_ids=ids[r:r + 1, :n], attention_mask=mask[r:r + 1, :n]).logits[0]
+            torch.testing.assert_close(batched[r], alone, atol=1e-5, rtol=1e-5)
+        with pytest.raises(ConfigError, match="position_ids"):
+            model(input_ids=ids, attention_mask=mask, position_ids=torch.arange(14)[None] + 3)
+    assert LatencyModel.fit(model, batch_size=2, lengths=(8, 16), min_run_time=0.01).layer_seconds(16, 8) > 0
+    config = CONFIGS["modernbert"]()
+    config.classifier_pooling = "mean"
+    with pytest.raises(ConfigError, match="classifier_pooling"):
+        leanbert.apply(ModernBertForMultipleChoice(config), REDUCTIONS["power-counts"])
+
+
+def test_modernbert_sliding_layers_take_a_per_head_mask():
+    """A per-head additive mask (B, H, N, N), as the learned soft band makes, combines with the window."""
+    model = build("modernbert", "eager", seed=11)
+    adapter = leanbert.backbones.FAMILIES["modernbert"]
+    layer = model.base_model.layers[1]  # sliding, half window 3
+    positions = torch.arange(10, dtype=torch.float32).expand(2, 10)
+    state = adapter.position_bias(model.base_model, positions)
+    combined = adapter._layer_mask(layer, torch.zeros(2, 4, 10, 10), torch.zeros(2, 10, 32), state)
+    assert combined.shape == (2, 4, 10, 10)
+    assert combined[0, 2, 0, 9] == torch.finfo(torch.float32).min and combined[0, 2, 0, 3] == 0  # |0-9| > 3 >= |0-3|

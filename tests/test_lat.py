@@ -92,7 +92,7 @@ def test_lat_command(tmp_path, tiny_model_dir, glue_dir):
     assert [row["target_speedup"] for row in rows] == [1.0, 1.3] and all(row["variant"] == "lat" for row in rows)
     assert rows[1]["gflops_padded"]["dense"] / rows[1]["gflops_padded"]["method"] >= 1.3 - 1e-6  # within budget
     log = json.loads((out / "lengthdrop" / "train_log.json").read_text())
-    assert log["args"]["lat_max_drop"] == 0.4
+    assert log["args"]["lat_max_drop"] == 0.4 and log["args"]["search_slice"] is True
     r = CliRunner().invoke(app, ["lat", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out), "--speedup", "0.5"])
     assert r.exit_code != 0 and "speedup" in str(r.exception)
     r = CliRunner().invoke(app, ["lat", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out), "--data-dir",
@@ -124,3 +124,16 @@ def test_search_slice_is_left_out_of_training():
     assert len(held) == 30 and fit == trained_part(FinetuneArgs("sst2", "o", seed=5, search_slice=True), examples)
     assert set(fit) | set(held) == set(examples) and not set(fit) & set(held)
     assert trained_part(FinetuneArgs("sst2", "o", seed=5), examples) == examples
+
+
+def test_a_run_folder_from_other_data_is_not_resumed(tmp_path, tiny_model_dir, glue_dir):
+    """A LengthDrop folder trained on the whole training split (dev search) is refused, not reused, by a
+    held-out run: its weights have seen the search slice."""
+    from leanbert.training.args import FinetuneArgs
+    from leanbert.training.train import finetune
+
+    base = dict(task="sst2", output_dir=str(tmp_path / "run"), model=str(tiny_model_dir), data_dir=str(glue_dir),
+                epochs=1, batch_size=8)
+    finetune(FinetuneArgs(**base), progress=False)
+    with pytest.raises(ConfigError, match="search_slice=False"):
+        finetune(FinetuneArgs(**base, search_slice=True), progress=False)

@@ -29,10 +29,12 @@ from .adapter import BertLike
 
 @dataclasses.dataclass
 class RotaryState:
-    """What attention needs of the tokens' original positions, for the current sequence."""
+    """What attention needs of the tokens' original positions, for the current sequence (made once per
+    reduction, shared by every layer until the next)."""
 
     positions: torch.Tensor  # (B, N) float
     rotary: dict  # layer type -> (cos, sin), each (B, N, Dh)
+    window: torch.Tensor | None  # (B, 1, N, N) additive: 0 within the sliding window, the minimum outside
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -81,15 +83,7 @@ class ModernBertLike(BertLike):
 
     def logit_bias(self, layer, position_bias):
         """(B, 1, N, N) additive: the sliding window in original positions; None for global layers."""
-        if layer.attn.sliding_window is None:
-            return None
-        return self._window_bias(layer, position_bias.positions)
-
-    def _window_bias(self, layer, positions):
-        reach = layer.attn.config.sliding_window
-        outside = (positions[:, :, None] - positions[:, None, :]).abs() > reach  # (B, Nq, Nk)
-        return torch.zeros(outside.shape, dtype=positions.dtype, device=positions.device).masked_fill(
-            outside, torch.finfo(positions.dtype).min)[:, None]
+        return None if layer.attn.sliding_window is None else position_bias.window
 
     def output_weight(self, layer):
         return layer.attn.Wo.weight
@@ -121,11 +115,18 @@ class ModernBertLike(BertLike):
         if mask.dtype == torch.bool:
             mask = torch.zeros(mask.shape, dtype=hidden.dtype, device=hidden.device).masked_fill(
                 ~mask, torch.finfo(hidden.dtype).min)
-        return mask.expand(window.shape).masked_fill(window < 0, torch.finfo(hidden.dtype).min)
+        # where, not masked_fill: a per-head mask (B, H, N, N) broadcasts against the window (B, 1, N, N)
+        return torch.where(window < 0, torch.finfo(hidden.dtype).min, mask)
 
     def position_bias(self, encoder, positions):
-        rotary = {kind: encoder.rotary_emb(positions, positions, kind) for kind in set(encoder.config.layer_types)}
-        return RotaryState(positions, rotary)
+        kinds = set(encoder.config.layer_types)
+        rotary = {kind: encoder.rotary_emb(positions, positions, kind) for kind in kinds}
+        window = None
+        if "sliding_attention" in kinds:
+            outside = (positions[:, :, None] - positions[:, None, :]).abs() > encoder.config.sliding_window
+            window = torch.zeros(outside.shape, dtype=positions.dtype, device=positions.device).masked_fill(
+                outside, torch.finfo(positions.dtype).min)[:, None]  # (B, 1, Nq, Nk)
+        return RotaryState(positions, rotary, window)
 
     def wants_hidden_states(self, kwargs):
         return bool(kwargs.get("output_hidden_states"))
@@ -134,7 +135,7 @@ class ModernBertLike(BertLike):
         return {"hidden_states": tuple(states)} if states is not None and self.wants_hidden_states(kwargs) else {}
 
     def check_method(self, hf_config, head, method):
-        if (method.reduces_tokens and head is not None and head.endswith("ForSequenceClassification")
+        if (method.reduces_tokens and head is not None and head.endswith(("ForSequenceClassification", "ForMultipleChoice"))
                 and getattr(hf_config, "classifier_pooling", "cls") == "mean"):
             raise ConfigError("invalid config field 'classifier_pooling': 'mean' averages the last hidden states under "
                               f"the input's attention mask, and token reduction ({method.config.method}) keeps only "

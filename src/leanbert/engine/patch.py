@@ -134,8 +134,7 @@ class LoopState:
 
 
 def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hidden_states=None,
-                            encoder_attention_mask=None, past_key_values=None, use_cache=None, start_positions=None,
-                            **kwargs):
+                            encoder_attention_mask=None, past_key_values=None, use_cache=None, **kwargs):
     method = _method_for_call(self, kwargs.pop(PER_CALL_KWARG, None))
     syntax_hops = kwargs.pop(syntax.KWARG, None)  # (B, N, N) parse distances: the syntax pattern's input
     record = kwargs.pop(SCORES_KWARG, None)
@@ -143,7 +142,7 @@ def reduced_encoder_forward(self, hidden_states, attention_mask=None, encoder_hi
     plan = method.plan(hidden_states.shape[1])
     backbone, config = backbone_of(self), _hf_config(self)
     key_mask = key_mask_from_hf(attention_mask, hidden_states)  # (B, N)
-    positions = _start_positions(backbone, key_mask, hidden_states.dtype, start_positions)  # (B, N) or None
+    positions = _start_positions(backbone, key_mask, hidden_states.dtype)  # (B, N) or None
     state = LoopState(hidden_states, key_mask, attention_mask, positions=positions,
                       bias=None if positions is None else backbone.position_bias(self, positions))  # (B, H, N, N)
     states = [] if hidden_states_wanted(kwargs) or backbone.wants_hidden_states(kwargs) else None
@@ -221,14 +220,13 @@ def _scoring_layer(encoder, config, backbone, method, index, layer, state: LoopS
                   else hf_mask(config, state.hidden, state.key_mask))
 
 
-def _start_positions(backbone, key_mask: torch.Tensor, dtype, given=None) -> torch.Tensor | None:
-    """(B, N) original positions as floats (`given` position ids, else 0..N-1; merged tokens take weighted
-    means), for families whose attention depends on positions; None for the others."""
+def _start_positions(backbone, key_mask: torch.Tensor, dtype) -> torch.Tensor | None:
+    """(B, N) original positions 0..N-1 as floats (merged tokens take weighted means), for families whose
+    attention depends on positions; None for the others."""
     if not backbone.carries_positions:
         return None
     b, n = key_mask.shape
-    start = torch.arange(n, device=key_mask.device) if given is None else given
-    return start.to(dtype).expand(b, n)
+    return torch.arange(n, device=key_mask.device, dtype=dtype).expand(b, n)
 
 
 def _plain_layer(config, backbone, method, index, layer, hidden, key_mask, mask, bias, syntax_hops, kwargs):

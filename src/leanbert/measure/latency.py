@@ -43,9 +43,12 @@ class LatencyModel:
                 key_mask = torch.ones(batch_size, n, dtype=torch.bool)
                 key_mask[:, n - max(1, n // 8):] = False  # some padding, as in real batches
                 mask = masks.hf_mask(model.config, h, key_mask)
-                rows["attention"].append(_median_seconds(lambda: backbone.run_attention(layer, h, mask), min_run_time))
+                positions = torch.arange(n, dtype=h.dtype).expand(batch_size, n)  # families that read positions
+                bias = backbone.position_bias(encoder, positions) if backbone.carries_positions else None
+                rows["attention"].append(_median_seconds(lambda: backbone.run_attention(layer, h, mask, bias),
+                                                         min_run_time))
                 rows["scoring"].append(_median_seconds(
-                    lambda: attention_with_stats(layer, h, key_mask, backbone=backbone), min_run_time))
+                    lambda: attention_with_stats(layer, h, key_mask, backbone=backbone, position_bias=bias), min_run_time))
                 rows["ffn"].append(_median_seconds(lambda: backbone.feed_forward(layer, h), min_run_time))
         n = np.asarray(lengths, dtype=float)
         quadratic = min(2, len(lengths) - 1)

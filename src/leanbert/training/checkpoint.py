@@ -12,6 +12,24 @@ BEST_DIR = "best"
 LOG_FILE = "train_log.json"
 
 
+# Fields that decide what a run trains on: a run folder holding another value is someone else's run, and resuming
+# it would silently keep its weights (e.g. a LengthDrop run that trained on the search slice).
+DATA_FIELDS = ("task", "seed", "max_train_examples", "search_slice", "elastic")
+DEFAULTS = {"search_slice": False}  # logs written before a field existed
+
+
+def check_resumable(log: dict, args: dict, out: Path) -> None:
+    """Refuse to resume (or reuse) a run in `out` whose log says it trained on other data than `args` asks."""
+    from ..errors import ConfigError
+
+    saved = log.get("args", {})
+    for name in DATA_FIELDS:
+        old, new = json.loads(json.dumps(saved.get(name, DEFAULTS.get(name)))), json.loads(json.dumps(args.get(name)))
+        if old != new:
+            raise ConfigError(f"{out} holds a run made with {name}={old!r}, not {new!r}: give another output "
+                              "directory, or delete that one to start over")
+
+
 def load_log(out: Path):
     path = out / LOG_FILE
     if path.is_file():

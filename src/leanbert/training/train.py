@@ -22,7 +22,7 @@ from ..data.held_out import split_search_slice
 from ..engine.models import backbone_name, load_classifier, load_tokenizer, resolve_model_dir
 from ..measure.evaluation import evaluate
 from .args import FinetuneArgs, check_args
-from .checkpoint import BEST_DIR, STATE_DIR, load_log, save_state
+from .checkpoint import BEST_DIR, STATE_DIR, check_resumable, load_log, save_state
 from .hooks import stages_for
 
 
@@ -48,6 +48,7 @@ def finetune(args: FinetuneArgs, progress: bool = True) -> dict:
     scheduler = _scheduler(accelerator, optimizer, args, total_steps)  # prepared before load_state, which restores it
     log = load_log(out) or {"args": asdict(args), "backbone": backbone_name(context["model_dir"]), "epochs": [],
                             "best_score": None, "step": 0, "truncated_train_examples": context["truncated"]}
+    check_resumable(log, asdict(args), out)
     if (out / STATE_DIR).is_dir() and log["step"] > 0:
         accelerator.load_state(str(out / STATE_DIR))
     run = dict(accelerator=accelerator, model=model, optimizer=optimizer, loader=loader, stages=stages,
