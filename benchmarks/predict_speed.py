@@ -6,9 +6,11 @@ the several-process output is byte for byte the one-process output.
         --out results/speed/predict.jsonl     # the plan's step speed/predict
 
 Every process runs one torch thread; one process is pinned to core 0, N processes to cores 0..N-1 (each
-process's own thread is not pinned further). The texts per second are the command's own summary (rows over
-the wall time of the whole command, loading included). Outputs go to --work (not committed); each run starts
-from an empty output (no resumed chunks).
+process's own thread is not pinned further). Texts per second = every row of the input over the command's own
+`seconds` (from the first chunk to the merged output: loading the model and reading the file are not in it; the
+main process prints it after all processes are done). The command's own `texts_per_s` counts only the rows its
+process computed, half of them with two processes. Outputs go to --work (not committed); each run starts from
+an empty output (no resumed chunks).
 """
 from __future__ import annotations
 
@@ -76,7 +78,8 @@ def main() -> None:
             same = None if one is None or n == 1 else output.read_bytes() == one.read_bytes()
             row = {"benchmark": "predict", "checkpoint": args.checkpoint, "input": args.input, "speedup": speedup,
                    "processes": n, "threads_per_process": 1, "batch_size": args.batch_size, "rows": summary["rows"],
-                   "seconds": summary["seconds"], "texts_per_s": summary["texts_per_s"],
+                   "seconds": summary["seconds"], "texts_per_s": round(summary["rows"] / summary["seconds"], 1),
+                   "computed_by_main_process": summary["computed_here"],
                    "identical_to_one_process": same}
             append(args.out, row)
             print(json.dumps(row), flush=True)
