@@ -74,9 +74,12 @@ def test_power_bert_pipeline_command(tmp_path, tiny_model_dir, glue_dir):
     assert log["args"]["max_train_examples"] == 16 and log["epochs"][-1]["step"] == 2  # 16 examples / batch 8
     saved = json.loads((out / "power" / "best" / "config.json").read_text())["leanbert"]
     assert saved["method"] == "power" and saved["keep_counts"] == summary["keep_counts"]
-    r = CliRunner().invoke(app, ["fca", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out),
-                                 "--data-dir", str(glue_dir), "--epochs", "1", "--batch-size", "8", "--max-length", "16",
-                                 "--lambda", "0.05", "--lr-soft", "0.05", "--coarse", "5", "--merge", "mean"])
+    fca_args = ["fca", "--task", "sst2", "--dense", str(tiny_model_dir), "-o", str(out), "--data-dir", str(glue_dir),
+                "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--lambda", "0.05", "--lr-soft", "0.05",
+                "--coarse", "5", "--merge", "mean"]
+    r = CliRunner().invoke(app, fca_args)  # the search was made on 16 examples: not reused for a run on all of them
+    assert r.exit_code != 0 and "max_train_examples=16" in str(r.exception)
+    r = CliRunner().invoke(app, fca_args + ["--max-train-examples", "16"])
     assert r.exit_code == 0, r.output
     fca = json.loads(r.output.strip().splitlines()[-1])
     assert fca["keep_counts"] == summary["keep_counts"]  # the search was reused, not repeated

@@ -163,6 +163,7 @@ def _research_by_each_objective(tmp_path, glue_dir, saved: dict):
     from typer.testing import CliRunner
 
     from leanbert.cli import app
+    from leanbert.engine.models import backbone_name
 
     picks = {}
     for objective in ("fidelity", "score"):
@@ -174,6 +175,7 @@ def _research_by_each_objective(tmp_path, glue_dir, saved: dict):
         summary = json.loads((tmp_path / objective / "search.json").read_text())
         assert summary["objective"].startswith({"fidelity": "fidelity", "score": "held-out task score"}[objective])
         assert summary["held_out_examples"] == 12 and summary["searched_from"] == str(tmp_path / "el" / "best")
+        assert backbone_name(tmp_path / objective / "best") == backbone_name(tmp_path / "el" / "best") != "best"
         picks[objective] = summary["profiles"][0]
         table = json.loads((tmp_path / objective / "best" / "config.json").read_text())["leanbert_profiles"]
         assert [e["speedup"] for e in table] == [1.5]

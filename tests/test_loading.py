@@ -56,7 +56,7 @@ def test_unsupported_family_is_refused_naming_the_supported_ones(tmp_path):
     config = GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=40)
     GPT2ForSequenceClassification(config).save_pretrained(other)
     with pytest.raises(ModelLoadError, match=r"does not support model family 'gpt2'; supported: bert, camembert, "
-                                             r"distilbert, electra, mpnet, roberta, xlm-roberta"):
+                                             r"distilbert, electra, modernbert, mpnet, roberta, xlm-roberta"):
         load_classifier(other, num_labels=2)
 
 

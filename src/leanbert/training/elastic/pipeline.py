@@ -90,6 +90,8 @@ def research_pipeline(trained: Path, base: FinetuneArgs, budgets, population: in
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(trained, staging)
         staging.rename(out / "best")
+    # the copy's provenance: its train log (how the weights were trained, which backbone they descend from)
+    atomic.write_json(out / "train_log.json", load_log(trained.parent))
     summary = search_checkpoint(out / "best", base, recipe, budgets, population, generations, try_coarse, progress,
                                 objective)
     summary["searched_from"] = str(trained)
