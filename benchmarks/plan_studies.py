@@ -162,4 +162,7 @@ def embedding_parts(o: Options) -> list[Step]:
     cmds = tuple(python("embeddings", "--data-dir", o.data_dir, "--tasks", tasks, "--variants", variants, "--speedups",
                         speedups, "--threads", "1", "--batch-size", "64", "--results", RESULTS)
                  for tasks, variants, speedups in EMBEDDING_GRIDS)
-    return [Step("embeddings/minilm", cmds, rows=Rows("results/embeddings/minilm.jsonl"), note=ONE_OFF)]
+    speed = python("embeddings_speed", "--data-dir", o.data_dir, "--threads", "1", "--methods", "tome,power",
+                   "--speedups", "1.5,2,3", "--out", RESULTS)
+    return [Step("embeddings/minilm", cmds, rows=Rows("results/embeddings/minilm.jsonl"), note=ONE_OFF),
+            Step("embeddings/minilm_speed", (speed,), rows=Rows("results/embeddings/minilm_speed.jsonl"), note=ONE_OFF)]
