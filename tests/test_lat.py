@@ -137,3 +137,17 @@ def test_a_run_folder_from_other_data_is_not_resumed(tmp_path, tiny_model_dir, g
     finetune(FinetuneArgs(**base), progress=False)
     with pytest.raises(ConfigError, match="search_slice=False"):
         finetune(FinetuneArgs(**base, search_slice=True), progress=False)
+
+
+def test_finetune_can_hold_the_search_slice_out(tmp_path, tiny_model_dir, glue_dir):
+    """`finetune --hold-out-search-slice`: a teacher that never sees the slice the elastic/LAT searches score on."""
+    out = tmp_path / "teacher"
+    r = CliRunner().invoke(app, ["finetune", "--task", "sst2", "--model", str(tiny_model_dir), "-o", str(out),
+                                 "--data-dir", str(glue_dir), "--epochs", "1", "--batch-size", "4",
+                                 "--hold-out-search-slice"])
+    assert r.exit_code == 0, r.output
+    log = json.loads((out / "train_log.json").read_text())
+    train = load_task("sst2", str(glue_dir), splits=("train",)).split("train")
+    fit = split_search_slice(train, seed=42)[0]
+    assert -(-len(fit) // 4) < -(-len(train) // 4)  # the slice changes the number of batches here
+    assert log["args"]["search_slice"] is True and log["epochs"][-1]["step"] == -(-len(fit) // 4)  # batches of fit only

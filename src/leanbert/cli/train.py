@@ -27,6 +27,9 @@ def finetune(
     epochs: float = 3.0, batch_size: int = 32, lr: float = 5e-5, seed: int = 42,
     max_length: Optional[int] = typer.Option(None, help="default: the task's length"),
     max_train_examples: Optional[int] = typer.Option(None, help="subsample the training set (seeded)"),
+    hold_out_search_slice: bool = typer.Option(False, help="train without the search slice (10%%, <= 500, seeded) "
+                                               "that elastic and LAT searches score on, so even this model never "
+                                               "sees it (a teacher for a clean held-out search)"),
     method: str = typer.Option("dense", help="dense, or acc for offline tuning over --speedup-range"),
     speedup_range: str = typer.Option("1,5", help="ACC offline tuning: lo,hi target speedups sampled per batch"),
     acc_score: str = typer.Option("acc", help="ACC score: acc or value_norm"),
@@ -50,7 +53,7 @@ def finetune(
     log = run(FinetuneArgs(task=task, output_dir=str(output_dir), model=model, data_dir=data_dir, epochs=epochs,
                            batch_size=batch_size, lr=lr, seed=seed, max_length=max_length,
                            max_train_examples=max_train_examples, acc_speedups=tuple(speeds) if speeds else None,
-                           acc_score=acc_score, user=user))
+                           acc_score=acc_score, user=user, search_slice=hold_out_search_slice))
     typer.echo(json.dumps({"task": task, "best_score": log["best_score"], "best_epoch": log.get("best_epoch"),
                            "checkpoint": str(output_dir / "best")}))
 
