@@ -147,13 +147,24 @@ def _train_step(run: dict, batch: dict, progress: float) -> float:
     return loss.item()
 
 
-def trained_part(args: FinetuneArgs, examples: list) -> list:
-    """The examples a run trains on: all of them, less the search slice where a profile search follows."""
+def split_for_search(args: FinetuneArgs, examples: list) -> tuple[list, list]:
+    """(examples the run trains on, the search slice it leaves out): no slice unless a profile search follows."""
     if args.elastic:  # its recipe says how large the slice is
         from .elastic.recipe import ElasticRecipe, split_held_out
 
-        return split_held_out(examples, ElasticRecipe(**args.elastic), args.seed)[0]
-    return split_search_slice(examples, args.seed)[0] if args.search_slice else examples
+        return split_held_out(examples, ElasticRecipe(**args.elastic), args.seed)
+    return split_search_slice(examples, args.seed) if args.search_slice else (examples, [])
+
+
+def trained_part(args: FinetuneArgs, examples: list) -> list:
+    """The examples a run trains on: all of them, less the search slice where a profile search follows."""
+    return split_for_search(args, examples)[0]
+
+
+def search_slice_examples(args: FinetuneArgs) -> tuple:
+    """(task spec, the search slice) of a run's training data: the examples `trained_part` left out of it."""
+    data = load_task(args.task, args.data_dir, splits=("train",), user=args.user)
+    return data.spec, split_for_search(args, training_examples(args, data))[1]
 
 
 def training_examples(args: FinetuneArgs, data) -> list:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ...data.held_out import split_search_slice
 from ...errors import ConfigError
 from ...training.train import FinetuneArgs, finetune
 from ..power.config import PowerConfig
@@ -72,20 +71,18 @@ def _choice(point, target: float) -> dict:
 def _search_data(checkpoint: str, base: FinetuneArgs, search_on: str):
     """Tokenizer, model, spec, the encoded search examples and the padded task length."""
     from ...data.batching import check_max_length, encode
-    from ...data.datasets import load_task
     from ...engine.models import load_classifier, load_tokenizer
     from ...measure.runner import load_split
-    from ...training.train import training_examples
+    from ...training.train import search_slice_examples
 
     if search_on == "dev":
         tokenizer, model, _, spec, ds, n0 = load_split(checkpoint, base.task, "dev", base.data_dir, base.max_length,
                                                        base.user)
         return tokenizer, model, spec, ds, n0
-    data = load_task(base.task, base.data_dir, splits=("train",), user=base.user)
+    spec, held = search_slice_examples(replace(base, search_slice=True))  # the slice LengthDrop did not train on
     tokenizer, model = load_tokenizer(checkpoint), load_classifier(checkpoint)
-    n0 = check_max_length(tokenizer, model.config, base.max_length or data.spec.max_length)
-    held = split_search_slice(training_examples(base, data), base.seed)[1]  # the slice LengthDrop did not train on
-    return tokenizer, model, data.spec, encode(tokenizer, held, n0)[0], n0
+    n0 = check_max_length(tokenizer, model.config, base.max_length or spec.max_length)
+    return tokenizer, model, spec, encode(tokenizer, held, n0)[0], n0
 
 
 def lat_rows(summary: dict, dense: str, task: str, split: str, data_dir, max_length, bench=None):

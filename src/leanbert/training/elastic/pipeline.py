@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ... import atomic
 from ...errors import ConfigError
-from ..train import FinetuneArgs, finetune, training_examples
+from ..train import FinetuneArgs, finetune, search_slice_examples
 from ...methods.acc import profiles
-from .recipe import ElasticRecipe, full_config, split_held_out
+from .recipe import ElasticRecipe, full_config
 from .search import search_profiles
 
 SEARCH_FILE = "search.json"
@@ -33,10 +33,7 @@ def elastic_pipeline(base: FinetuneArgs, recipe: ElasticRecipe, budgets, populat
 
 def held_out_slice(base: FinetuneArgs, recipe: ElasticRecipe):
     """The examples the elastic stage did not train on (the same seeded split as finetune's)."""
-    from ...data.datasets import load_task
-
-    data = load_task(base.task, base.data_dir, splits=("train",), user=base.user)
-    return data.spec, split_held_out(training_examples(base, data), recipe, base.seed)[1]
+    return search_slice_examples(replace(base, elastic=recipe.to_dict()))
 
 
 def search_checkpoint(checkpoint: Path, base: FinetuneArgs, recipe: ElasticRecipe, budgets, population, generations,
