@@ -134,11 +134,13 @@ def main(argv=None) -> None:
     if unknown:
         raise SystemExit(f"error: unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
     tasks = tuple(t for t in TASKS if t in a.tasks.split(","))
-    done = {(r["variant"], r["target_speedup"]) for r in _existing(a.results) if tuple(r["tasks"]) == tasks}
+    name = a.model or "all-MiniLM-L6-v2"
+    done = {(r["variant"], r["target_speedup"]) for r in _existing(a.results)
+            if tuple(r["tasks"]) == tasks and r.get("model", "all-MiniLM-L6-v2") == name}
     done |= {("dense", 1.0)} if a.skip_dense else set()
     speedups = [float(s) for s in a.speedups.split(",") if s]  # none: the dense row only
     for row in rows(model, tokenizer, max_length, load_sets(a.data_dir, tasks), variants, speedups, a.batch_size, done):
-        append_jsonl(a.results, {"model": a.model or "all-MiniLM-L6-v2", "tasks": list(tasks), **row})
+        append_jsonl(a.results, {"model": name, "tasks": list(tasks), **row})
         print({k: v for k, v in row.items() if k not in ("config", "start_layer", "pooling", "method")}, flush=True)
 
 

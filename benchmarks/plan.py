@@ -159,13 +159,14 @@ def task_part(task: str, o: Options) -> list[Step]:
 
 def build(o: Options | None = None) -> list[Step]:
     """Every step, in order: the task parts, then the ablations, studies and speed benchmarks."""
+    from .plan_mpnet import mpnet_parts
     from .plan_runtimes import runtime_parts
     from .plan_studies import ABLATION_TASKS, ablation_part, embedding_parts, sparse_parts, speed_parts
 
     o = o or Options()
     steps = [s for task in TASKS for s in task_part(task, o)]
     steps += [s for task in ABLATION_TASKS for s in ablation_part(task, o)]
-    steps += sparse_parts(o) + speed_parts(o) + runtime_parts(o) + embedding_parts(o)
+    steps += sparse_parts(o) + speed_parts(o) + runtime_parts(o) + embedding_parts(o) + mpnet_parts(o)
     names = [s.name for s in steps]
     assert len(names) == len(set(names)), "step names must be unique"
     return steps

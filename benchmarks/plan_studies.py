@@ -165,4 +165,27 @@ def embedding_parts(o: Options) -> list[Step]:
     speed = python("embeddings_speed", "--data-dir", o.data_dir, "--threads", "1", "--methods", "tome,power",
                    "--speedups", "1.5,2,3", "--out", RESULTS)
     return [Step("embeddings/minilm", cmds, rows=Rows("results/embeddings/minilm.jsonl"), note=ONE_OFF),
-            Step("embeddings/minilm_speed", (speed,), rows=Rows("results/embeddings/minilm_speed.jsonl"), note=ONE_OFF)]
+            Step("embeddings/minilm_speed", (speed,), rows=Rows("results/embeddings/minilm_speed.jsonl"), note=ONE_OFF),
+            *distilled_embedding_steps(o)]
+
+
+DISTILL_METHODS = ("tome", "power")
+DISTILL_SPEEDUPS = "1.5,2,2.5,3,4"
+
+
+def distilled_embedding_steps(o: Options) -> list[Step]:
+    """Issue 21's self-distillation: one checkpoint per method, distilled on STS-B's *training* sentences (labels
+    unused; dev sentences unseen), then STS-B dev Spearman of the training-free and the distilled encoders at the
+    same speedups, rows in results/embeddings/minilm_distilled.jsonl."""
+    def run(method):
+        return f"runs/embeddings/minilm-distill-{method}"
+
+    train = [Step(f"embeddings/minilm_distilled:train-{m}", (leanbert(
+        "embed-distill", "default", "-o", run(m), "--task", "stsb", "--data-dir", o.data_dir, "--method", m,
+        "--speedup-range", "1.25,4", "--epochs", "1", THREADS),), outputs=(run(m),)) for m in DISTILL_METHODS]
+    grid = ("--data-dir", o.data_dir, "--tasks", "stsb", "--speedups", DISTILL_SPEEDUPS, "--threads", "1",
+            "--batch-size", "64", "--results", RESULTS)
+    cmds = (python("embeddings", "--variants", ",".join(DISTILL_METHODS), *grid),
+            *(python("embeddings", "--model", run(m), "--variants", m, *grid) for m in DISTILL_METHODS))
+    return train + [Step("embeddings/minilm_distilled", cmds, rows=Rows("results/embeddings/minilm_distilled.jsonl"),
+                         needs=tuple(s.name for s in train), note=ONE_OFF)]

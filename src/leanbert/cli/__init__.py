@@ -14,12 +14,13 @@ from . import evaluate  # noqa: F401
 from . import deploy  # noqa: F401
 from .backbone import backbone_app
 from .elastic import elastic as _elastic_command, elastic_search as _elastic_search_command
-from .embed import embed as _embed_command
+from .embed import embed as _embed_command, embed_distill as _embed_distill_command
 from .predict import predict as _predict_command
 
 app.command("elastic")(_elastic_command)
 app.command("elastic-search")(_elastic_search_command)
 app.command("embed")(_embed_command)
+app.command("embed-distill")(_embed_distill_command)
 app.command("predict")(_predict_command)
 app.add_typer(backbone_app, name="backbone")
 from . import study  # noqa: E402, F401

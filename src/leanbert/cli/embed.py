@@ -82,3 +82,58 @@ def _run(net, tokenizer, texts, config, store, options: dict, progress: bool) ->
                 store.write(i, embed_texts(net, tokenizer, part, config, progress=bar.update, **options))
     store.assemble(len(chunks), len(texts), net.config.hidden_size)
     return {"texts": len(texts), "resumed": resumed, "truncated": truncated, "dim": net.config.hidden_size}
+
+
+def embed_distill(
+    model: str = typer.Argument("default", help="the encoder to distil (default: all-MiniLM-L6-v2)"),
+    output: Path = typer.Option(..., "--output", "-o", help="new directory for the distilled encoder"),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="unlabelled texts: one per line, or "
+                                                                     ".csv/.tsv/.jsonl with --text-col"),
+    task: Optional[str] = typer.Option(None, help="instead of --input: a GLUE task's training texts (labels unused)"),
+    data_dir: Optional[str] = typer.Option(None, help="glue_data directory (with --task)"),
+    text_col: str = typer.Option("text", help="the text column of a CSV/TSV/JSONL input"),
+    max_texts: Optional[int] = typer.Option(None, help="a seeded sample of this many texts"),
+    method: str = typer.Option("tome", help="the reduction trained for: tome (merging), power or acc (dropping)"),
+    speedup_range: str = typer.Option("1.25,4", help="lo,hi: the speedups one checkpoint is trained to serve"),
+    n_random: int = typer.Option(2, help="random budgets per step besides the smallest"),
+    full_weight: float = typer.Option(1.0, help="weight of the full-length model's loss (0: not trained)"),
+    pooling: str = typer.Option("exit", help="exit or survivors (as embed's)"),
+    epochs: float = typer.Option(1.0), lr: float = typer.Option(2e-5), batch_size: int = typer.Option(32),
+    max_length: Optional[int] = typer.Option(None, help="tokens per text (default: the model's setting)"),
+    seed: int = typer.Option(42),
+    progress: bool = typer.Option(True, help="show a progress bar"),
+    threads: Optional[int] = typer.Option(None, help="torch threads"),
+):
+    """Self-distil an embedding encoder on unlabelled text so that its reduced embeddings (any speedup of the
+    range, `leanbert embed OUTPUT --method M --speedup s`) stay close to the dense model's."""
+    import random
+
+    from .. import checks
+    from ..embeddings.distill import DistillRecipe, distill
+    from .options import set_threads as _set_threads
+
+    _set_threads(threads)
+    recipe = DistillRecipe(method=method, speedup_range=tuple(checks.numbers(speedup_range, "speedup-range")),
+                           n_random=n_random, full_weight=full_weight, rule=pooling, epochs=epochs, lr=lr,
+                           batch_size=batch_size, seed=seed)
+    texts = _distill_texts(input, task, data_dir, text_col)
+    if max_texts is not None:
+        checks.at_least(max_texts, 2, "max-texts")
+        texts = random.Random(seed).sample(texts, min(max_texts, len(texts)))
+    summary = distill(model, texts, output, recipe, max_length, progress)
+    typer.echo(json.dumps({"output": str(output), **summary}))
+
+
+def _distill_texts(input: Optional[Path], task: Optional[str], data_dir: Optional[str], text_col: str) -> list[str]:
+    """The texts of --input, or every distinct text of a task's training split (both sides of a pair)."""
+    if (input is None) == (task is None):
+        raise LeanbertError("give one of --input FILE or --task TASK")
+    if input is not None:
+        from ..embeddings import files
+
+        return files.read_texts(input, text_col)
+    from ..data.datasets import load_task
+
+    examples = load_task(task, data_dir, splits=("train",)).split("train")
+    texts = [t for e in examples for t in (e.text_a, e.text_b) if t]
+    return list(dict.fromkeys(texts))  # distinct, first-seen order
