@@ -133,3 +133,30 @@ def test_one_run_per_point_variants_form_one_curve(tmp_path):
     text = write_report(results, tmp_path / "results.md", "# Results\n").read_text()
     assert "| mrpc | power | 2.00x / 1.20x | 4.00x / 2.20x | 4.00x / 2.20x |" in text
     assert "| power-lambda9e-3 |" in text
+
+
+def embedding_row(model, variant, target, flops, spearman, method="tome", pooling="exit"):
+    return {"model": model, "variant": variant, "method": method, "target_speedup": target, "start_layer": 0,
+            "pooling": pooling, "flops_ratio": flops, "stsb_spearman": spearman, "tasks": ["stsb"], "config": None}
+
+
+def test_report_embeddings_and_backbone_sections(tmp_path):
+    results = tmp_path / "results"
+    (results / "embeddings").mkdir(parents=True)
+    (results / "mpnet").mkdir()
+    (results / "mrpc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    (results / "mpnet" / "mrpc.jsonl").write_text("".join(
+        json.dumps({**r, "backbone": "all-mpnet-base-v2", "score": r["score"] - 1}) + "\n" for r in ROWS))
+    shipped = [embedding_row("all-MiniLM-L6-v2", "dense", 1.0, 1.0, 86.72, method="dense"),
+               embedding_row("all-MiniLM-L6-v2", "tome", 2.0, 1.86, 80.0)]
+    distilled = [embedding_row("runs/d", "dense", 1.0, 1.0, 86.5, method="dense"), embedding_row("runs/d", "tome", 2.0, 1.86, 85.0)]
+    (results / "embeddings" / "minilm.jsonl").write_text("".join(json.dumps(r) + "\n" for r in shipped))
+    (results / "embeddings" / "minilm_distilled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in distilled))
+    (results / "embeddings" / "minilm_speed.jsonl").write_text(json.dumps(
+        {"method": "tome", "target_speedup": 2.0, "speedup_dynamic": {"1": 1.02, "32": 1.6}}) + "\n")
+    text = write_report(results, tmp_path / "docs" / "results.md").read_text()
+    assert "| training-free | all-MiniLM-L6-v2 | tome | exit | 2 | 1.86 | 80.00 | -6.72 | 1.60x | 1.02x |" in text
+    assert "| distilled | runs/d | tome | exit | 2 | 1.86 | 85.00 | -1.72 | 1.60x | 1.02x |" in text
+    assert "## all-mpnet-base-v2: mrpc (dev, f1; mpnet/mrpc.jsonl)" in text
+    assert "| acc | 4.00 | 85.50 |" in text  # the 12-layer rows in their own table, not mixed into MiniLM's
+    assert (tmp_path / "docs" / "plots" / "embeddings_stsb.png").stat().st_size > 1000

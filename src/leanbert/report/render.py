@@ -151,6 +151,7 @@ def write_report(results_dir: Path, out: Path, preamble: str = "") -> Path:
     """The whole report: the generic tables and plots, then the method folders' and the speed sections."""
     from ..methods.fca.report import fca_claim_section
     from ..methods.sparse.report import sparse_section, sparse_speed_section
+    from .extra import backbone_sections, embeddings_section
     from .speed import deployment_section, repeatability_section
 
     rows = load_rows(results_dir)
@@ -169,6 +170,7 @@ def write_report(results_dir: Path, out: Path, preamble: str = "") -> Path:
         lines += ["", f"Threads: {first['threads']}; versions: {json.dumps(first['versions'])}"]
     lines += sparse_section(results_dir, out.parent / "plots") + sparse_speed_section(results_dir)
     lines += repeatability_section(results_dir) + deployment_section(results_dir)
+    lines += backbone_sections(results_dir) + embeddings_section(results_dir, out.parent / "plots")
     if (Path(results_dir) / "speed" / "bert_base.jsonl").is_file():
         lines += ["", "## BERT-base scale", "", "See [speed_bert_base.md](speed_bert_base.md) (results/speed/bert_base.jsonl)."]
     atomic.write_text(out, "\n".join(lines) + "\n")
