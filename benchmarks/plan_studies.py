@@ -182,7 +182,8 @@ def distilled_embedding_steps(o: Options) -> list[Step]:
 
     train = [Step(f"embeddings/minilm_distilled:train-{m}", (leanbert(
         "embed-distill", "default", "-o", run(m), "--task", "stsb", "--data-dir", o.data_dir, "--method", m,
-        "--speedup-range", "1.25,4", "--epochs", "1", THREADS),), outputs=(run(m),)) for m in DISTILL_METHODS]
+        "--speedup-range", "1.25,4", "--epochs", "1", THREADS),), outputs=(run(m),),
+        note="embed-distill never overwrites: delete the run folder to train it again") for m in DISTILL_METHODS]
     grid = ("--data-dir", o.data_dir, "--tasks", "stsb", "--speedups", DISTILL_SPEEDUPS, "--threads", "1",
             "--batch-size", "64", "--results", RESULTS)
     cmds = (python("embeddings", "--variants", ",".join(DISTILL_METHODS), *grid),

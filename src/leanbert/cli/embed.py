@@ -116,24 +116,32 @@ def embed_distill(
     recipe = DistillRecipe(method=method, speedup_range=tuple(checks.numbers(speedup_range, "speedup-range")),
                            n_random=n_random, full_weight=full_weight, rule=pooling, epochs=epochs, lr=lr,
                            batch_size=batch_size, seed=seed)
-    texts = _distill_texts(input, task, data_dir, text_col)
+    texts, source = _distill_texts(input, task, data_dir, text_col)
     if max_texts is not None:
         checks.at_least(max_texts, 2, "max-texts")
         texts = random.Random(seed).sample(texts, min(max_texts, len(texts)))
-    summary = distill(model, texts, output, recipe, max_length, progress)
+        source["max_texts"] = max_texts
+    summary = distill(model, texts, output, recipe, max_length, progress, source)
     typer.echo(json.dumps({"output": str(output), **summary}))
 
 
-def _distill_texts(input: Optional[Path], task: Optional[str], data_dir: Optional[str], text_col: str) -> list[str]:
-    """The texts of --input, or every distinct text of a task's training split (both sides of a pair)."""
+def _distill_texts(input: Optional[Path], task: Optional[str], data_dir: Optional[str],
+                   text_col: str) -> tuple[list[str], dict]:
+    """(texts, where they came from): --input's, or every distinct text of a task's training split (both sides of
+    a pair; labels unused)."""
     if (input is None) == (task is None):
         raise LeanbertError("give one of --input FILE or --task TASK")
     if input is not None:
         from ..embeddings import files
 
-        return files.read_texts(input, text_col)
+        if data_dir is not None:
+            raise LeanbertError("--data-dir goes with --task, not --input")
+        return files.read_texts(input, text_col), {"input": str(input), "text_col": text_col}
     from ..data.datasets import load_task
+    from ..data.tasks import ALIASES, task_names
 
+    if ALIASES.get(task.lower(), task.lower()) not in task_names():
+        raise LeanbertError(f"--task {task}: not one of {', '.join(task_names())}")
     examples = load_task(task, data_dir, splits=("train",)).split("train")
     texts = [t for e in examples for t in (e.text_a, e.text_b) if t]
-    return list(dict.fromkeys(texts))  # distinct, first-seen order
+    return list(dict.fromkeys(texts)), {"task": task, "split": "train"}  # distinct, first-seen order

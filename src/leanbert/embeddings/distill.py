@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -94,71 +95,103 @@ def batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[
 
 
 def distill(model, texts: list[str], output, recipe: DistillRecipe, max_length: int | None = None,
-            progress: bool = True) -> dict:
+            progress: bool = True, source: dict | None = None) -> dict:
     """Distil `model` (a local directory or installed backbone) on `texts` into OUTPUT: an encoder directory that
     `leanbert embed OUTPUT --speedup s` and sentence-transformers load like the original. OUTPUT is written whole
-    or not at all (OUTPUT.partial while training); an existing OUTPUT is never overwritten."""
-    import shutil
-    from pathlib import Path
-
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
-
-    from .. import atomic
+    or not at all: OUTPUT.partial holds the run until it is complete (an interrupted run leaves it, the next run
+    starts it over); an existing OUTPUT is never overwritten. `source` (where the texts came from) is recorded."""
     from ..data.batching import check_max_length
     from ..engine import api
     from ..engine.models import resolve_model_dir
-    from .encode import embed, load_encoder, tokenize
-    from .pooling import mean_pool
+    from .encode import embed, load_encoder
 
     output = Path(output)
-    if output.exists():
-        raise ConfigError(f"{output} exists; choose a new output directory (a finished run is never overwritten)")
     if len(texts) < 2:
         raise ConfigError(f"need at least 2 texts to distil on, got {len(texts)}")
+    staging = _start_output(output)
     torch.manual_seed(recipe.seed)
     net, tokenizer, default_length = load_encoder(model)
+    api.remove(net)  # a source saved with a reduction config: distil (and save) the plain encoder
     length = check_max_length(tokenizer, net.config, max_length or default_length)
     teacher = torch.from_numpy(embed(net, tokenizer, texts, batch_size=64, max_length=length))  # (N, D) normalised
-    ids = tokenize(tokenizer, texts, length)[0]
-    budgets = Budgets(net, recipe, n0=length)
-    per_epoch = len(batches([len(x) for x in ids], recipe.batch_size, recipe.seed, 0))
-    total = max(1, math.ceil(recipe.epochs * per_epoch))
-    optimizer = torch.optim.AdamW(net.parameters(), lr=recipe.lr)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * total), total)
-    net.eval()  # dropout off (module docstring); gradients still flow
-    log, step, bar = [], 0, tqdm(total=total, desc="distil", disable=not progress)
-    for epoch in range(math.ceil(recipe.epochs)):
-        for batch in batches([len(x) for x in ids], recipe.batch_size, recipe.seed, epoch):
-            if step == total:
-                break
-            inputs = tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
-            losses = _step(net, inputs, teacher[batch], [None] + budgets.step(), recipe, mean_pool, api)
-            optimizer.step(), schedule.step(), optimizer.zero_grad()
-            step += 1
-            reduced = sum(losses[1:]) / (len(losses) - 1)
-            log.append({"step": step, "full": round(losses[0], 6), "reduced": round(reduced, 6)})
-            bar.update(1), bar.set_postfix(reduced=f"{log[-1]['reduced']:.4f}")
-    bar.close()
-    setattr(net.config, DISTILL_KEY, {**recipe.to_dict(), "texts": len(texts), "max_length": length})
-    staging = output.with_name(output.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    _copy_companions(Path(resolve_model_dir(model)), staging)
+    log = _train(net, tokenizer, texts, teacher, recipe, length, progress)
+    setattr(net.config, DISTILL_KEY, {**recipe.to_dict(), "texts": len(texts), "max_length": length,
+                                      "source": source or {}})
+    _copy_companions(Path(resolve_model_dir(model)), staging, length)
     net.save_pretrained(staging), tokenizer.save_pretrained(staging)
-    summary = {"steps": step, "texts": len(texts), "max_length": length, "recipe": recipe.to_dict(),
-               "first": log[0], "last": log[-1], "log": log}
-    atomic.write_json(staging / "distill_log.json", summary)
-    staging.rename(output)
+    summary = {"steps": len(log), "texts": len(texts), "max_length": length, "recipe": recipe.to_dict(),
+               "source": source or {}, "first": log[0], "last": log[-1], "log": log}
+    _finish_output(staging, output, summary)
     return {k: v for k, v in summary.items() if k != "log"}
 
 
-def _step(net, inputs: dict, target: torch.Tensor, configs: list, recipe: DistillRecipe, mean_pool, api) -> list[float]:
-    """Backward through each sub-model in turn (one graph alive at a time); its losses, full length first."""
+def _start_output(output: Path) -> Path:
+    """OUTPUT.partial, empty, made before any work (an unwritable place fails now, not after training)."""
+    import shutil
+
+    if output.exists():
+        raise ConfigError(f"{output} exists; choose a new output directory (a finished run is never overwritten)")
+    staging = output.with_name(output.name + ".partial")
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    except OSError as e:
+        raise ConfigError(f"cannot write the output directory {output}: {e.strerror or e}") from None
+    return staging
+
+
+def _finish_output(staging, output, summary: dict) -> None:
+    from .. import atomic
+
+    atomic.write_json(staging / "distill_log.json", summary)
+    if output.exists():  # appeared while training: never replaced
+        raise ConfigError(f"{output} appeared while training; the run is kept in {staging}")
+    staging.rename(output)
+
+
+def training_steps(recipe: DistillRecipe, per_epoch: int) -> int:
+    """Optimizer steps for `recipe.epochs` epochs of `per_epoch` batches (rounded first: 1.1 x 100 is 110, not 111)."""
+    return max(1, math.ceil(round(recipe.epochs * per_epoch, 6)))
+
+
+def _train(net, tokenizer, texts, teacher: torch.Tensor, recipe: DistillRecipe, length: int, progress: bool) -> list:
+    """The optimisation loop; one log entry per step."""
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    from .encode import tokenize
+
+    ids = tokenize(tokenizer, texts, length)[0]
+    lengths = [len(x) for x in ids]
+    budgets = Budgets(net, recipe, n0=length)
+    total = training_steps(recipe, len(batches(lengths, recipe.batch_size, recipe.seed, 0)))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=recipe.lr)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * total), total)
+    net.eval()  # dropout off (module docstring); gradients still flow
+    log, bar = [], tqdm(total=total, desc="distil", disable=not progress)
+    for epoch in range(math.ceil(recipe.epochs)):
+        for batch in batches(lengths, recipe.batch_size, recipe.seed, epoch)[:total - len(log)]:
+            inputs = tokenizer.pad({"input_ids": [ids[i] for i in batch]}, return_tensors="pt")
+            full, *reduced = _step(net, inputs, teacher[batch], [None] + budgets.step(), recipe)
+            optimizer.step(), schedule.step(), optimizer.zero_grad()
+            log.append({"step": len(log) + 1, "full": None if full is None else round(full, 6),
+                        "reduced": round(sum(reduced) / len(reduced), 6)})
+            bar.update(1), bar.set_postfix(reduced=f"{log[-1]['reduced']:.4f}")
+    bar.close()
+    return log
+
+
+def _step(net, inputs: dict, target: torch.Tensor, configs: list, recipe: DistillRecipe) -> list:
+    """Backward through each sub-model in turn (one graph alive at a time); its losses, full length first (None
+    when the full-length model is not trained)."""
+    from ..engine import api
+    from .pooling import mean_pool
+
     losses = []
     for config in configs:
         weight = recipe.full_weight if config is None else 1.0
         if weight == 0:
-            losses.append(0.0)
+            losses.append(None)
             continue
         with api.applied(net, config):
             loss = cosine_loss(mean_pool(net, inputs, recipe.rule), target)
@@ -167,17 +200,25 @@ def _step(net, inputs: dict, target: torch.Tensor, configs: list, recipe: Distil
     return losses
 
 
-def _copy_companions(source, staging) -> None:
-    """The source's sentence-transformers files (modules.json, pooling, max length) beside the new weights, so
-    the output loads wherever the original did; weights and tokenizer files are written fresh after."""
+ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+
+
+def _copy_companions(source, staging, max_length: int) -> None:
+    """The source's sentence-transformers files (modules.json, pooling/normalize folders, the max length: set to
+    the length trained with) beside the new weights, so the output loads wherever the original did. Nothing
+    else: a source's train log, stamps or search files describe other weights."""
+    import json
+    import re
     import shutil
 
-    staging.mkdir(parents=True)
-    for item in source.iterdir():
-        if item.suffix in (".safetensors", ".bin", ".h5", ".onnx", ".msgpack", ".ot") or item.name.startswith("."):
-            continue
-        if item.is_dir():
-            if not any(p.suffix in (".onnx", ".bin", ".safetensors") for p in item.rglob("*")):
-                shutil.copytree(item, staging / item.name)
-        else:
-            shutil.copy2(item, staging / item.name)
+    from .. import atomic
+
+    for name in ST_FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, staging / name)
+    for folder in source.iterdir():
+        if folder.is_dir() and re.fullmatch(r"\d+_(Pooling|Normalize)", folder.name):
+            shutil.copytree(folder, staging / folder.name)
+    st_config = staging / "sentence_bert_config.json"
+    settings = json.loads(st_config.read_text(encoding="utf-8")) if st_config.is_file() else {}
+    atomic.write_json(st_config, {**settings, "max_seq_length": max_length})

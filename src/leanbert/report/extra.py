@@ -16,7 +16,19 @@ def _rows(path: Path) -> list[dict]:
 
 def _kind(row: dict) -> str:
     """`training-free` for the shipped encoder, `distilled` for a checkpoint `leanbert embed-distill` made."""
-    return "training-free" if row.get("model", SHIPPED) == SHIPPED else "distilled"
+    return "training-free" if row.get("model", SHIPPED) in (SHIPPED, "default") else "distilled"
+
+
+def _unique(rows: list[dict]) -> list[dict]:
+    """One row per (model, variant, pooling, start layer, speedup, tasks): a file that re-scores the training-free
+    grid beside its distilled rows repeats some of minilm.jsonl's; the first one read is kept."""
+    seen, out = set(), []
+    for r in rows:
+        key = (_kind(r), r["model"] if _kind(r) == "distilled" else SHIPPED, r["variant"], r["pooling"],
+               r["start_layer"], r["target_speedup"], tuple(r["tasks"]))
+        if key not in seen:
+            seen.add(key), out.append(r)
+    return out
 
 
 def embeddings_section(results_dir: Path, plots_dir: Path) -> list[str]:
@@ -24,8 +36,8 @@ def embeddings_section(results_dir: Path, plots_dir: Path) -> list[str]:
     speed of the same config (a distilled model runs the same profile, so it costs what the training-free one
     does) where results/embeddings/minilm_speed.jsonl timed it."""
     folder = Path(results_dir) / "embeddings"
-    rows = [r for name in ("minilm", "minilm_distilled") for r in _rows(folder / f"{name}.jsonl")
-            if "stsb_spearman" in r]
+    rows = _unique([r for name in ("minilm", "minilm_distilled") for r in _rows(folder / f"{name}.jsonl")
+                    if "stsb_spearman" in r])
     if not rows:
         return []
     speed = {(r["method"], r["target_speedup"]): r for r in _rows(folder / "minilm_speed.jsonl")}
@@ -62,9 +74,12 @@ def plot_embeddings(rows: list[dict], plots_dir: Path) -> Path:
     curves = {}
     for r in rows:
         if r["variant"] != "dense":
-            curves.setdefault(f"{_kind(r)} {r['variant']} ({r['pooling']})", []).append(r)
+            model = "" if _kind(r) == "training-free" else f" {Path(r['model']).name}"
+            curves.setdefault(f"{_kind(r)}{model} {r['variant']} ({r['pooling']}, from layer {r['start_layer']})",
+                              []).append(r)
     for name, points in sorted(curves.items()):
-        base = [d for d in dense if d["model"] == points[0]["model"]]
+        base = [d for d in dense if _kind(d) == _kind(points[0]) and (_kind(d) == "training-free"
+                                                                       or d["model"] == points[0]["model"])]
         points = sorted(base[:1] + points, key=lambda r: r["flops_ratio"])
         ax.plot([p["flops_ratio"] for p in points], [p["stsb_spearman"] for p in points], marker="o", label=name)
     ax.set_xlabel("FLOPs ratio (dense / reduced)"), ax.set_ylabel("STS-B dev Spearman")
