@@ -321,3 +321,37 @@ def test_modernbert_sliding_layers_take_a_per_head_mask():
     combined = adapter._layer_mask(layer, torch.zeros(2, 4, 10, 10), torch.zeros(2, 10, 32), state)
     assert combined.shape == (2, 4, 10, 10)
     assert combined[0, 2, 0, 9] == torch.finfo(torch.float32).min and combined[0, 2, 0, 3] == 0  # |0-9| > 3 >= |0-3|
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_per_call_configs_and_records_reach_the_loop_on_every_family(name):
+    """`model(..., leanbert_config=cfg)` runs cfg, as applying it does, and `leanbert_scores` / `leanbert_reductions`
+    come back filled, whatever the family's forwards do with keyword arguments (Hugging Face's MPNet drops them:
+    the call silently ran the applied config and the elastic recipe's teacher pass found no scores)."""
+    applied, per_call = build(name, seed=5).double(), build(name, seed=5).double()
+    config = REDUCTIONS["power-counts"]
+    leanbert.apply(applied, config)
+    leanbert.apply(per_call, leanbert.PowerConfig(keep_fractions=(1.0, 1.0, 1.0)))
+    ids, mask = make_batch(2, 12, padded=False, seed=6)
+    scores, reductions = [], []
+    with torch.no_grad():
+        expected = applied(input_ids=ids, attention_mask=mask).logits
+        got = per_call(input_ids=ids, attention_mask=mask, leanbert_config=config, leanbert_scores=scores,
+                       leanbert_reductions=reductions).logits
+        plain = per_call(input_ids=ids, attention_mask=mask).logits  # the next call: nothing carried over
+    torch.testing.assert_close(got, expected, atol=1e-10, rtol=0)
+    assert len(scores) == 3 and [r[0] for r in reductions] == [0, 1, 2]
+    assert not torch.allclose(plain, expected)
+    leanbert.remove(per_call)
+    assert not per_call._forward_pre_hooks and not per_call._forward_hooks  # remove() takes the hooks away
+
+
+def test_a_failed_call_leaves_nothing_for_the_next_one():
+    model = build("mpnet", seed=5).double()
+    leanbert.apply(model, leanbert.PowerConfig(keep_fractions=(1.0, 1.0, 1.0)))
+    ids, mask = make_batch(2, 12, padded=False, seed=6)
+    with torch.no_grad():
+        dense = model(input_ids=ids, attention_mask=mask).logits
+        with pytest.raises(Exception):
+            model(input_ids=ids[:, :0], attention_mask=mask, leanbert_config=REDUCTIONS["power-counts"])
+        torch.testing.assert_close(model(input_ids=ids, attention_mask=mask).logits, dense, atol=1e-10, rtol=0)
