@@ -174,8 +174,6 @@ DISTILL_RUNS = {  # run name: (method trained for, options)
     "power": ("power", ("--speedup-range", "1.25,4", "--epochs", "1")),
     # after the first two: the loss still fell at the end and 4x took capacity; a narrower range, 5x the lr, 2 epochs
     "tome-long": ("tome", ("--speedup-range", "1.25,3", "--epochs", "2", "--lr", "1e-4")),
-    # tome-long gained most where it was trained hardest: 2x its lr, 3 epochs, the range narrowed to the goal's
-    "tome-lr2e-4-3ep": ("tome", ("--speedup-range", "1.25,2.5", "--epochs", "3", "--lr", "2e-4")),
 }
 DISTILL_SPEEDUPS = "1.5,2,2.5,3,4"
 
