@@ -152,3 +152,15 @@ def acc_dir(tiny_model_dir):
     leanbert.apply(model, leanbert.ACCConfig(keep_fractions=(1.0, 1.0, 1.0)))
     model.save_pretrained(tiny_model_dir)
     return tiny_model_dir
+
+
+def run_cli(*argv):
+    """`leanbert ARGV...` in-process: its exit code (0 when it returns)."""
+    from leanbert.cli import main
+
+    try:
+        main([str(a) for a in argv])
+    except SystemExit as e:
+        return e.code
+    return 0
+

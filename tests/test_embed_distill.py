@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 import leanbert
-from leanbert.cli import main
 from leanbert.data.datasets import load_task
 from leanbert.embeddings import embed, load_encoder
 from leanbert.embeddings.distill import DISTILL_KEY, DistillRecipe, batches, distill, training_steps
 from leanbert.embeddings.encode import tokenize
 from leanbert.errors import ConfigError
-from tests.conftest import SPECIALS, WORDS, tiny_model
+from tests.conftest import SPECIALS, WORDS, run_cli, tiny_model
 
 TEXTS = ["good movie", "the cat sat on the mat and it was very nice", "hello", "not bad", "a dog sat on a mat",
          "the film was awful and the plot was poor and sad", "hello world", "great", "very nice plot",
@@ -23,14 +22,6 @@ TEXTS = ["good movie", "the cat sat on the mat and it was very nice", "hello", "
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
     return float((1 - (a * b).sum(axis=1)).mean())  # rows are normalised
-
-
-def _run(*argv):
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as e:
-        return e.code
-    return 0
 
 
 @pytest.fixture
@@ -71,7 +62,7 @@ def test_output_is_a_complete_encoder_and_never_overwritten(tmp_path, tiny_model
     source.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
     args = ("embed-distill", reduced_source, "-i", source, "-o", out, "--epochs", "0.5", "--batch-size", "2",
             "--no-progress", "--method", "power", "--max-length", "12")
-    assert _run(*args) == 0
+    assert run_cli(*args) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     net, tokenizer, length = load_encoder(reduced_source)
     ids = tokenize(tokenizer, TEXTS, 12)[0]
@@ -85,7 +76,7 @@ def test_output_is_a_complete_encoder_and_never_overwritten(tmp_path, tiny_model
     assert load_encoder(out)[2] == 12 and leanbert.current_config(load_encoder(out)[0]) is None
     assert (out / "distill_log.json").is_file() and (out / "tokenizer_config.json").is_file()
     weights = (out / "model.safetensors").read_bytes()
-    assert _run(*args) == 2  # refused: a finished run is never overwritten
+    assert run_cli(*args) == 2  # refused: a finished run is never overwritten
     assert "exists" in capsys.readouterr().err and (out / "model.safetensors").read_bytes() == weights
     assert not (tmp_path / "out.partial").exists()
 
@@ -103,17 +94,17 @@ def test_output_is_a_complete_encoder_and_never_overwritten(tmp_path, tiny_model
 def test_bad_options_give_one_line(tmp_path, tiny_model_dir, capsys, extra, message):
     source = tmp_path / "in.txt"
     source.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
-    assert _run("embed-distill", tiny_model_dir, "-i", source, "-o", tmp_path / "o", *extra) == 2
+    assert run_cli("embed-distill", tiny_model_dir, "-i", source, "-o", tmp_path / "o", *extra) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and not (tmp_path / "o").exists()
 
 
 def test_texts_come_from_one_source_and_a_task_gives_its_training_texts(tmp_path, tiny_model_dir, glue_dir, capsys):
-    assert _run("embed-distill", tiny_model_dir, "-o", tmp_path / "o") == 2
+    assert run_cli("embed-distill", tiny_model_dir, "-o", tmp_path / "o") == 2
     assert "--input FILE or --task TASK" in capsys.readouterr().err
-    assert _run("embed-distill", tiny_model_dir, "-o", tmp_path / "o", "--task", "nosuch") == 2
+    assert run_cli("embed-distill", tiny_model_dir, "-o", tmp_path / "o", "--task", "nosuch") == 2
     assert "not one of" in capsys.readouterr().err
-    assert _run("embed-distill", tiny_model_dir, "-o", tmp_path / "o", "--task", "mrpc", "--data-dir", glue_dir,
+    assert run_cli("embed-distill", tiny_model_dir, "-o", tmp_path / "o", "--task", "mrpc", "--data-dir", glue_dir,
                 "--no-progress", "--epochs", "1", "--batch-size", "8") == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     train = load_task("mrpc", glue_dir, splits=("train",)).split("train")

@@ -8,10 +8,9 @@ import torch
 from transformers import BertModel
 
 import leanbert
-from leanbert.cli import main
 from leanbert.embeddings import embed, files, pool
 from leanbert.embeddings.st import apply as st_apply
-from tests.conftest import SPECIALS, WORDS, make_batch, tiny_config
+from tests.conftest import SPECIALS, WORDS, make_batch, run_cli, tiny_config
 
 TEXTS = ["good movie", "the cat sat on the mat and it was very nice", "hello", "not bad",
          "a dog sat on a mat", "the film was awful and the plot was poor and sad", "hello world", "great"]
@@ -67,20 +66,12 @@ def test_order_restored_and_each_text_alone(encoder, tiny_tokenizer, name):
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0)
 
 
-def _run(*argv):
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as e:
-        return e.code
-    return 0
-
-
 def test_interrupted_embed_resumes_without_duplicates(tmp_path, tiny_model_dir, monkeypatch, capsys):
     source = tmp_path / "in.txt"
     source.write_text("\n".join(TEXTS * 2) + "\n", encoding="utf-8")
     monkeypatch.setattr(files, "CHUNK", 3)
     whole = tmp_path / "whole.npy"
-    assert _run("embed", tiny_model_dir, "-i", source, "-o", whole, "--speedup", "1.5", "--no-progress") == 0
+    assert run_cli("embed", tiny_model_dir, "-i", source, "-o", whole, "--speedup", "1.5", "--no-progress") == 0
     writes, real_write = [], files.ChunkStore.write
 
     def failing(self, index, rows):
@@ -91,10 +82,10 @@ def test_interrupted_embed_resumes_without_duplicates(tmp_path, tiny_model_dir, 
 
     monkeypatch.setattr(files.ChunkStore, "write", failing)
     out = tmp_path / "out.jsonl"
-    assert _run("embed", tiny_model_dir, "-i", source, "-o", out, "--speedup", "1.5", "--no-progress") == 130
+    assert run_cli("embed", tiny_model_dir, "-i", source, "-o", out, "--speedup", "1.5", "--no-progress") == 130
     assert not out.exists() and len(list((tmp_path / "out.jsonl.partial").glob("part-*.npy"))) == 2
     monkeypatch.setattr(files.ChunkStore, "write", real_write)
-    assert _run("embed", tiny_model_dir, "-i", source, "-o", out, "--speedup", "1.5", "--no-progress") == 0
+    assert run_cli("embed", tiny_model_dir, "-i", source, "-o", out, "--speedup", "1.5", "--no-progress") == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["resumed"] == 6
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["row"] for r in rows] == list(range(2 * len(TEXTS)))
@@ -110,7 +101,7 @@ def test_interrupted_embed_resumes_without_duplicates(tmp_path, tiny_model_dir, 
 def test_bad_input_gives_one_line(tmp_path, tiny_model_dir, capsys, content, message):
     source = tmp_path / "in.txt"
     source.write_bytes(content)
-    assert _run("embed", tiny_model_dir, "-i", source, "-o", tmp_path / "o.npy") == 2
+    assert run_cli("embed", tiny_model_dir, "-i", source, "-o", tmp_path / "o.npy") == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
 
@@ -119,7 +110,7 @@ def test_odd_unicode_and_huge_lines_are_embedded(tmp_path, tiny_model_dir, capsy
     source = tmp_path / "in.jsonl"
     odd = ["caf\u00e9 \U0001F600 \u05e9\u05dc\u05d5\u05dd", "e\u0301\u200d", "good " * 200_000]
     source.write_text("\n".join(json.dumps({"text": t}) for t in odd) + "\n\n", encoding="utf-8")
-    assert _run("embed", tiny_model_dir, "-i", source, "-o", tmp_path / "o.npy", "--max-length", "16",
+    assert run_cli("embed", tiny_model_dir, "-i", source, "-o", tmp_path / "o.npy", "--max-length", "16",
                 "--no-progress") == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["texts"] == 3 and summary["truncated"] == 1

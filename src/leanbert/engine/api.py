@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 
-from . import patch
+from . import call_kwargs, patch
 from .config import CONFIG_KEY, ReductionConfig, config_from_dict
 from ..errors import ConfigError
 from .registry import build_method
@@ -24,7 +24,7 @@ def apply(model, config: ReductionConfig):
         raise ConfigError(f"invalid config field '{field}': has {config.num_layers} entries but the model has "
                           f"{n_layers} layers")
     patch.install(encoder, build_method(config), head=type(model).__name__)
-    patch.carry_call_kwargs(model, encoder)
+    call_kwargs.carry(model, encoder)
     setattr(model.config, CONFIG_KEY, config.to_dict())
     return model
 
@@ -32,7 +32,7 @@ def apply(model, config: ReductionConfig):
 def remove(model):
     """Undo `apply`: the model is the plain Hugging Face model again. Safe on an unpatched model."""
     patch.uninstall(patch.find_encoder(model))
-    patch.drop_call_hooks(model)
+    call_kwargs.drop_hooks(model)
     if hasattr(model.config, CONFIG_KEY):
         delattr(model.config, CONFIG_KEY)
     return model
