@@ -231,3 +231,16 @@ def test_ablation_table_orders_variants_and_shows_the_change_and_accuracy():
     assert [line.split(" | ")[0] for line in body] == ["| elastic-old", "| elastic-teacher"]
     assert "86.50 (+0.50) / 81.0%" in body[0] and "80.00 (-6.00) / 68.0%" in body[0]
     assert body[1].endswith("| - | 85.00 (-1.00) / 80.0% |")  # no 1x row for that variant
+
+
+def test_a_task_recipes_elastic_range_reaches_its_command_and_a_variant_replaces_it():
+    steps = {s.name: list(map(str, s.commands[0])) for s in PLAN}
+
+    def value(argv, flag):
+        return argv[argv.index(flag) + 1] if flag in argv else None
+
+    bbc, mrpc = steps["bbc:train-elastic"], steps["mrpc:train-elastic"]
+    assert (value(bbc, "--speedup-range"), value(bbc, "--budgets")) == ("1.25,8", "1.5,2,3,4,5,6,7,8")
+    assert value(mrpc, "--speedup-range") is None  # the CLI's default range
+    narrow = steps["mrpc:train-elastic-narrow"]
+    assert narrow.count("--speedup-range") == 1 and value(narrow, "--speedup-range") == "1.25,2.5"
