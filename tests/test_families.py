@@ -355,3 +355,25 @@ def test_a_failed_call_leaves_nothing_for_the_next_one():
         with pytest.raises(Exception):
             model(input_ids=ids[:, :0], attention_mask=mask, leanbert_config=REDUCTIONS["power-counts"])
         torch.testing.assert_close(model(input_ids=ids, attention_mask=mask).logits, dense, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["mpnet", "modernbert"])
+def test_a_half_precision_model_carries_exact_positions_past_256(name, monkeypatch):
+    """bf16 holds integers exactly only up to 256: the positions a family's attention reads (MPNet's relative
+    bias, ModernBERT's rotary angles and window) are carried in float32, so token 257 stays at 257."""
+    config = CONFIGS[name]()
+    config.max_position_embeddings, n = 320, 300
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager").eval().bfloat16()
+    adapter = type(leanbert.backbones.for_model(model))
+    seen, original = [], adapter.position_bias
+    monkeypatch.setattr(adapter, "position_bias", lambda self, enc, pos: seen.append(pos) or original(self, enc, pos))
+    leanbert.apply(model, leanbert.PowerConfig(keep_counts=(290, 200, 100)))
+    ids = torch.randint(3, 64, (1, n))
+    with torch.no_grad():
+        assert torch.isfinite(model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.float()).all()
+    assert len(seen) == 4  # the start and one per reducing layer
+    assert all(p.dtype == torch.float32 for p in seen)
+    torch.testing.assert_close(seen[0][0], torch.arange(n, dtype=torch.float32), atol=0, rtol=0)
+    for before, after in zip(seen, seen[1:]):  # dropping: survivors keep their exact original positions
+        assert torch.equal(after, after.round()) and set(after[0].tolist()) <= set(before[0].tolist())

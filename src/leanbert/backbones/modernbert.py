@@ -119,13 +119,15 @@ class ModernBertLike(BertLike):
         return torch.where(window < 0, torch.finfo(hidden.dtype).min, mask)
 
     def position_bias(self, encoder, positions):
-        kinds = set(encoder.config.layer_types)
-        rotary = {kind: encoder.rotary_emb(positions, positions, kind) for kind in kinds}
+        """Rotary angles and window from the (float32 or wider) positions, handed on in the model's dtype, as
+        Hugging Face's rotary embedding hands on its cos/sin (computed in float32)."""
+        kinds, dtype = set(encoder.config.layer_types), next(encoder.parameters()).dtype
+        rotary = {kind: tuple(t.to(dtype) for t in encoder.rotary_emb(positions, positions, kind)) for kind in kinds}
         window = None
         if "sliding_attention" in kinds:
             outside = (positions[:, :, None] - positions[:, None, :]).abs() > encoder.config.sliding_window
-            window = torch.zeros(outside.shape, dtype=positions.dtype, device=positions.device).masked_fill(
-                outside, torch.finfo(positions.dtype).min)[:, None]  # (B, 1, Nq, Nk)
+            window = torch.zeros(outside.shape, dtype=dtype, device=positions.device).masked_fill(
+                outside, torch.finfo(dtype).min)[:, None]  # (B, 1, Nq, Nk)
         return RotaryState(positions, rotary, window)
 
     def wants_hidden_states(self, kwargs):

@@ -216,11 +216,12 @@ def _scoring_layer(encoder, config, backbone, method, index, layer, state: LoopS
 
 def _start_positions(backbone, key_mask: torch.Tensor, dtype) -> torch.Tensor | None:
     """(B, N) original positions 0..N-1 as floats (merged tokens take weighted means), for families whose
-    attention depends on positions; None for the others."""
+    attention depends on positions; None for the others. At least float32 whatever the model's dtype: bf16 holds
+    integers exactly only up to 256 (fp16 to 2048), so a half-precision model would shift long inputs' tokens."""
     if not backbone.carries_positions:
         return None
     b, n = key_mask.shape
-    return torch.arange(n, device=key_mask.device, dtype=dtype).expand(b, n)
+    return torch.arange(n, device=key_mask.device, dtype=torch.promote_types(dtype, torch.float32)).expand(b, n)
 
 
 def _plain_layer(config, backbone, method, index, layer, hidden, key_mask, mask, bias, syntax_hops, kwargs):
