@@ -21,7 +21,8 @@ def _command(task: str, o, *extra) -> tuple:
     checkpoint, _ = _checkpoint(task)
     bbc = ("--split", "test", "--examples", "4,32", "--min-run-time", "0.5") if task == "bbc" else ()
     return python("runtimes", "--task", task, "--dense", f"runs/{task}/dense/best", "--checkpoint", checkpoint,
-                  "--speedups", RUNTIME_SPEEDUPS.get(task, DEFAULT_SPEEDUPS), "--data-dir", o.data_dir, "--threads", "1", *bbc, *extra, "--out", RESULTS)
+                  "--speedups", RUNTIME_SPEEDUPS.get(task, DEFAULT_SPEEDUPS), "--data-dir", o.data_dir,
+                  "--threads", "1", *bbc, *extra, "--out", RESULTS)
 
 
 ACCURACY_CELLS = ("torch:fp32,torch:int8,onnxruntime:int8,onnxruntime:int8-per-channel,onnxruntime-fused:fp32,"
