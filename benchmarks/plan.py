@@ -126,9 +126,12 @@ def evaluation_steps(task: str, o: Options) -> list[Step]:
     return steps
 
 
-def recipe_range(task: str) -> list[str]:
-    """The task's own elastic range and search budgets where its recipe sets them (a variant's `extra` replaces them)."""
+def recipe_range(task: str, extra=()) -> list[str]:
+    """The task's own elastic range and search budgets where its recipe sets them and the variant's `extra` does not
+    (a variant that sets its own range keeps the recipe's budgets out too: they may lie beyond it)."""
     r = recipe(task)
+    if "--speedup-range" in extra:
+        return []
     return [*opt("--speedup-range", r.elastic_range and nums(r.elastic_range)),
             *opt("--budgets", r.elastic_budgets and nums(r.elastic_budgets))]
 
@@ -141,7 +144,7 @@ def elastic_steps(task: str, o: Options, variant: str = "elastic", extra=(), bud
     train = leanbert("elastic", "--task", task, "--dense", f"runs/{task}/dense/best", "-o", out, "--data-dir", o.data_dir,
                      THREADS, "--batch-size", r.batch_size, "--lr", num(r.elastic_lr),
                      "--epochs", num(r.elastic_epochs) if budgets is None else "1",
-                     opt("--max-train-examples", r.stage_train_examples), *(extra or recipe_range(task)))
+                     opt("--max-train-examples", r.stage_train_examples), *recipe_range(task, extra), *extra)
     speedups = Late("budgets", f"{out}/search.json") if budgets is None else budgets
     score = evaluate(task, f"{out}/best", o, "--method", "acc", "--speedup", speedups, "--dense-score", dense_score(task),
                      "--variant", variant, *(bench_args(task) if budgets is None else ()))

@@ -244,3 +244,7 @@ def test_a_task_recipes_elastic_range_reaches_its_command_and_a_variant_replaces
     assert value(mrpc, "--speedup-range") is None  # the CLI's default range
     narrow = steps["mrpc:train-elastic-narrow"]
     assert narrow.count("--speedup-range") == 1 and value(narrow, "--speedup-range") == "1.25,2.5"
+    from benchmarks.plan import elastic_steps  # a variant that changes something else keeps the task's range
+
+    other = list(map(str, elastic_steps("bbc", Options(), "x", ("--teacher-weight", "0"))[0].commands[0]))
+    assert value(other, "--speedup-range") == "1.25,8" and value(other, "--teacher-weight") == "0"
