@@ -5,8 +5,9 @@
     python -m benchmarks.load_test --checkpoint runs/sst2/acc/best --task sst2 --clients 1,4,16 \
         --batching off,on --seconds 20 --data-dir ../shared/data/glue --out results/speed/serve_batching.jsonl
 
-Starts the server as a subprocess pinned to one core (`taskset -c CORE`, one torch thread), once per
-`--batching` mode (off: one request per forward, as the server was; on: dynamic batching), waits for /health,
+Starts the server as a subprocess pinned to `--core` (`taskset -c`, `--threads` per worker process), once
+per `--batching` mode (off: one request per forward, as the server was; on: dynamic batching) and `--workers`
+count (processes on one port: `serve --workers`), waits for /health,
 then for each client count and speedup sends real dev texts from that many concurrent clients. Every loop is
 bounded: at most `--requests` requests and `--seconds` seconds per cell; each server is stopped after its
 cells. Only 127.0.0.1 is ever contacted. Clients run on the other cores (`--client-cores`).
@@ -17,6 +18,7 @@ import argparse
 import concurrent.futures as cf
 import os
 import random
+import shlex
 import subprocess
 import sys
 import time
@@ -83,18 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--requests", type=int, default=300, help="at most this many requests per speedup")
     ap.add_argument("--seconds", type=float, default=45.0, help="and at most this long per speedup")
     ap.add_argument("--port", type=int, default=8765)
-    ap.add_argument("--core", default="1", help="CPU core the server is pinned to")
+    ap.add_argument("--core", default="1", help="CPU cores the server is pinned to (taskset list: 1, or 0,1)")
+    ap.add_argument("--threads", type=int, default=1, help="torch (onnxruntime) threads per server process")
+    ap.add_argument("--workers", default="1", help="server processes (`serve --workers`), one server each: e.g. 1,2")
+    ap.add_argument("--server-args", default="", help="more `leanbert serve` options, recorded in each row "
+                                                       "(e.g. '--runtime onnxruntime --graph g1.onnx --graph g2.onnx')")
     ap.add_argument("--client-cores", default=None, help="CPU cores the clients are pinned to (default: not pinned)")
     ap.add_argument("--data-dir", default=None, help="glue_data directory (or LEANBERT_GLUE_DIR)")
     ap.add_argument("--out", type=Path, default=Path("results/speed/serve.jsonl"))
     return ap
 
 
-def serve_and_measure(args, texts: list[str], batching: bool) -> None:
+def serve_and_measure(args, texts: list[str], batching: bool, workers: int) -> None:
     url = f"http://{HOST}:{args.port}"
     leanbert = Path(sys.executable).with_name("leanbert")
     cmd = ["taskset", "-c", args.core, str(leanbert), "serve", args.checkpoint, "--host", HOST, "--port", str(args.port),
-           "--threads", "1", "--batching" if batching else "--no-batching"]
+           "--threads", str(args.threads), "--batching" if batching else "--no-batching", "--workers", str(workers),
+           *shlex.split(args.server_args)]
     proc = subprocess.Popen(cmd, env=os.environ.copy(), stderr=subprocess.DEVNULL)  # no access log in the output
     try:
         info = wait_healthy(url, proc)
@@ -102,8 +109,9 @@ def serve_and_measure(args, texts: list[str], batching: bool) -> None:
             for s in [float(x) for x in args.speedups.split(",")]:
                 stats = run_load(url, texts, s, args.texts_per_request, clients, args.requests, args.seconds)
                 row = {"checkpoint": args.checkpoint, "task": args.task, "speedup": s, "batching": batching,
-                       "texts_per_request": args.texts_per_request, "clients": clients, "server_threads": 1,
-                       "max_length": info["max_length"], **stats}
+                       "texts_per_request": args.texts_per_request, "clients": clients, "server_threads": args.threads,
+                       "workers": workers, "server_cores": args.core, "max_length": info["max_length"],
+                       **({"server_args": args.server_args} if args.server_args else {}), **stats}
                 print(row, flush=True)
                 append(args.out, row)
     finally:
@@ -120,7 +128,8 @@ def main() -> None:
     for mode in args.batching.split(","):
         if mode not in ("on", "off"):
             raise SystemExit(f"--batching {args.batching}: use on, off, or off,on")
-        serve_and_measure(args, texts, mode == "on")
+        for workers in [int(w) for w in args.workers.split(",")]:
+            serve_and_measure(args, texts, mode == "on", workers)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,7 @@ def speed_parts(o: Options) -> list[Step]:
                                              "--core", "1" if o.core is None else str(o.core), *out),),
              rows=Rows("results/speed/serve_batching.jsonl"), needs=("mrpc:train-elastic",), task="mrpc", pin=False,
              note="the server is pinned to --core by the script; the clients run unpinned. " + ONE_OFF),
+        serve_workers_step(o),
         Step("speed/predict", (python("predict_speed", "--checkpoint", "runs/mrpc/elastic/best", "--input",
                                       f"{o.data_dir}/SST-2/train.tsv", "--text-col", "sentence", "--speedups", "1,3",
                                       "--processes", "1,2", "--out", RESULTS),),
@@ -154,6 +155,30 @@ EMBEDDING_GRIDS = (  # (tasks, variants, speedups): STS-B over the whole grid, t
     ("stsb", "tome,power,power-survivors,tome-from2", "1.5,2"),
     ("mrpc,bbc", "tome,power", "1.5"),
 )
+
+
+SERVE_CHECKPOINT = "runs/mrpc/elastic-no-teacher/best"  # a stand-in, as in speed/serve_batching: MiniLM-L6 shapes
+SERVE_GRAPHS = "runs/serve-graphs"
+
+
+def serve_workers_step(o: Options) -> Step:
+    """Issue 20's next factor after batching: server processes (`serve --workers`), and onnxruntime int8 graphs (one
+    per speedup, each export checked on MRPC dev against PyTorch fp32 and the score recorded in its PATH.json). One
+    and two one-thread workers, and one two-thread worker (threads instead of processes), on cores 0-1; 4 and 16
+    clients (unpinned, on the same two cores); SST-2 dev sentences."""
+    graphs = {s: f"{SERVE_GRAPHS}/int8pc-{s}x.onnx" for s in ("1", "2", "3")}
+    exports = [leanbert("export", SERVE_CHECKPOINT, "-o", path, *(("--method", "dense") if s == "1" else
+                        ("--method", "acc", "--speedup", s)), "--quantize", "int8-per-channel", "--task", "mrpc",
+                        "--data-dir", o.data_dir, "--max-drop", "100", THREADS) for s, path in graphs.items()]
+    load = ("--checkpoint", SERVE_CHECKPOINT, "--task", "sst2", "--speedups", "1,2,3", "--clients", "4,16",
+            "--batching", "on", "--seconds", "20", "--requests", "400", "--core", "0,1", "--out", RESULTS)
+    ort = "--runtime onnxruntime " + " ".join(f"--graph {p}" for p in graphs.values())
+    return Step("speed/serve_workers", (*exports, python("load_test", *load, "--workers", "1,2"),
+                                        python("load_test", *load, "--workers", "1", "--threads", "2"),
+                                        python("load_test", *load, "--workers", "1,2", "--server-args", ort)),
+                rows=Rows("results/speed/serve_workers.jsonl"), needs=("mrpc:train-elastic-no-teacher",), task="mrpc",
+                pin=False,
+                note="uses cores 0 and 1 (the server's workers and the clients): run it alone. " + ONE_OFF)
 
 
 def embedding_parts(o: Options) -> list[Step]:

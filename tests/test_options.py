@@ -49,6 +49,7 @@ def test_numbers_refuse_fractions_for_integers_repeats_and_non_finite_values():
     (["export", "MODEL", "-o", "OUT/m.onnx", "--profile-length", "0"], "--profile-length must be a number >= 2"),
     (["export", "MODEL", "-o", "OUT/m.onnx", "--profile-length", "-5"], "--profile-length must be a number >= 2"),
     (["serve", "/no/such/model", "--port", "70000"], "--port must be in [1, 65535]"),  # before the model loads
+    (["serve", "/no/such/model", "--workers", "0"], "--workers must be >= 1"),
 ])
 def test_nonsense_options_are_refused_in_one_line(argv, needle, tmp_path, tiny_model_dir, glue_dir):
     swap = {"MODEL": str(tiny_model_dir), "OUT": str(tmp_path / "out")}

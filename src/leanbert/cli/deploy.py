@@ -44,6 +44,7 @@ def export(
     task: Optional[str] = typer.Option(None, help="also check the task score of the graph against PyTorch fp32"),
     data_dir: Optional[str] = None, split: str = "dev",
     max_drop: float = typer.Option(1.0, help="with --task: points the graph may score below PyTorch fp32"),
+    threads: Optional[int] = typer.Option(None, help="torch threads for the checks (onnxruntime: its default)"),
 ):
     """Export to ONNX (dynamic batch and sequence length) and check it with onnxruntime against PyTorch."""
     from ..engine.api import apply, remove
@@ -51,6 +52,7 @@ def export(
     from ..deploy.runtimes.graphs import export_runtime_graph
     from ..engine.models import load_classifier
 
+    set_threads(threads)
     checks.at_least(profile_length, 2, "profile-length")  # a profile solved at 1 token keeps nothing to reduce
     lengths = checks.numbers(verify_lengths, "verify-lengths", int, unique=True)
     checks.at_least(max_drop, 0, "max-drop")
@@ -90,32 +92,32 @@ def serve(
     runtime: str = typer.Option("torch", help="torch, or onnxruntime / onnxruntime-fused: exported graphs, one per profile"),
     precision: str = typer.Option("fp32", help="onnxruntime without --graph: the precision of the graph exported at start"),
     graph: list[Path] = typer.Option([], help="onnxruntime: a graph from `leanbert export` (repeat: one per speedup offered)"),
+    workers: int = typer.Option(1, help="server processes on the port, each with its own model and batcher; threads "
+                                        "per worker default to the cores divided among them"),
 ):
     """Serve a saved classifier over HTTP: GET /health, POST /classify {"texts": [...], "speedup": 2}."""
-    from ..deploy.serve import Limits, serve as run
+    from ..deploy.serve import serve as run
+    from ..deploy.workers import ServeSpec, threads_per_worker
 
-    set_threads(threads)
     checks.in_range(port, 1, 65535, "port")  # before the model loads, not as an OverflowError after
-    if min(max_texts, max_chars, max_tokens, max_batch_texts, max_queue) < 1 or batch_wait_ms < 0:
-        raise LeanbertError("--max-texts, --max-chars, --max-tokens, --max-batch-texts and --max-queue must be >= 1; "
-                            "--batch-wait-ms >= 0")
-    options = dict(max_texts=max_batch_texts, max_wait=batch_wait_ms / 1000, max_queue=max_queue, batching=batching)
-    limits = Limits(max_texts=max_texts, max_chars=max_chars, max_tokens=max_tokens)
-    graphs = _graph_classifier(checkpoint, runtime, precision, graph, max_length, limits, threads)
-    run(checkpoint, host, port, max_length, limits, options, limit_concurrency, classifier=graphs)
+    if min(max_texts, max_chars, max_tokens, max_batch_texts, max_queue, workers) < 1 or batch_wait_ms < 0:
+        raise LeanbertError("--max-texts, --max-chars, --max-tokens, --max-batch-texts, --max-queue and --workers must "
+                            "be >= 1; --batch-wait-ms >= 0")
+    set_threads(threads)  # checks it; each worker sets its own share
+    _check_runtime(runtime, precision, graph)
+    spec = ServeSpec(str(checkpoint), max_length,
+                     limits=dict(max_texts=max_texts, max_chars=max_chars, max_tokens=max_tokens),
+                     batching=dict(max_texts=max_batch_texts, max_wait=batch_wait_ms / 1000, max_queue=max_queue,
+                                   batching=batching),
+                     runtime=runtime, precision=precision, graphs=tuple(str(g) for g in graph),
+                     threads=threads_per_worker(workers, threads))
+    run(spec, host, port, limit_concurrency, workers)
 
 
-def _graph_classifier(checkpoint, runtime, precision, graphs, max_length, limits, threads):
-    """serve's classifier for an onnxruntime --runtime (None: PyTorch), its options checked before the model loads."""
+def _check_runtime(runtime, precision, graphs) -> None:
+    """serve's runtime options, checked before the model loads."""
     runtime_of(runtime, precision)
-    if runtime == "torch":
-        if graphs or precision != "fp32":
-            raise LeanbertError("--graph and --precision need --runtime onnxruntime (torch serves the checkpoint in fp32)")
-        return None
-    if graphs and precision != "fp32":
+    if runtime == "torch" and (graphs or precision != "fp32"):
+        raise LeanbertError("--graph and --precision need --runtime onnxruntime (torch serves the checkpoint in fp32)")
+    if runtime != "torch" and graphs and precision != "fp32":
         raise LeanbertError("--precision: --graph files keep the precision they were exported with (leanbert export --quantize)")
-    from ..deploy.runtimes.serving import GraphClassifier
-    from ..predict.model import DEFAULT_LENGTH, trained_length
-
-    length = max_length or trained_length(checkpoint) or DEFAULT_LENGTH
-    return GraphClassifier(checkpoint, graphs, length, limits, runtime, precision, threads)

@@ -12,6 +12,7 @@ malformed JSON or wrong types get FastAPI's 422. Texts longer than the serving l
 """
 
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -188,33 +189,39 @@ def create_app(classifier: Classifier, **options):
     return make(classifier, **options)
 
 
-def serve(checkpoint, host: str = "127.0.0.1", port: int = 8000, max_length: int | None = None,
-          limits: Limits = Limits(), batching: dict | None = None, limit_concurrency: int | None = None,
-          classifier: Classifier | None = None) -> None:
-    """Run the server until SIGINT/SIGTERM; then in-flight and queued requests finish (up to 30 s) first.
-    `max_length` None: the length the checkpoint was fine-tuned at. `batching`: Batcher's options."""
+def serve(spec, host: str = "127.0.0.1", port: int = 8000, limit_concurrency: int | None = None,
+          workers: int = 1) -> None:
+    """Run the server for `spec` (workers.ServeSpec) until SIGINT/SIGTERM; then in-flight and queued requests finish
+    (up to 30 s) first. `workers` > 1: that many processes on one port (workers.py)."""
     try:
         import uvicorn
     except ImportError:
         raise LeanbertError("serving needs the deploy extra: pip install 'leanbert[deploy]'") from None
-    from .batcher import Batcher
-    from ..predict.model import DEFAULT_LENGTH, trained_length
+    from .workers import SPEC_ENV, build_app, build_classifier
 
-    # `classifier`: another forward for the same checkpoint (runtimes.serving.GraphClassifier: exported graphs)
-    classifier = classifier or Classifier(checkpoint, max_length or trained_length(checkpoint) or DEFAULT_LENGTH, limits)
-    app = create_app(classifier, batcher=Batcher(classifier, **(batching or {})))
-    _announce(checkpoint, host, port, classifier)
-    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limit_concurrency,
-                timeout_keep_alive=5, timeout_graceful_shutdown=30)
+    if workers < 1:
+        raise LeanbertError(f"--workers must be >= 1, got {workers}")
+    # Built here even for several workers: a bad checkpoint or graph fails once, with its message, before any spawn
+    classifier = build_classifier(spec)
+    _announce(spec.checkpoint, host, port, classifier, workers)
+    options = dict(host=host, port=port, log_level="warning", limit_concurrency=limit_concurrency,
+                   timeout_keep_alive=5, timeout_graceful_shutdown=30)
+    if workers == 1:
+        uvicorn.run(build_app(spec, classifier), **options)
+        return
+    del classifier  # each worker loads its own
+    os.environ[SPEC_ENV] = spec.to_json()
+    uvicorn.run("leanbert.deploy.workers:app_factory", factory=True, workers=workers, **options)
 
 
-def _announce(checkpoint, host: str, port: int, classifier: Classifier) -> None:
+def _announce(checkpoint, host: str, port: int, classifier: Classifier, workers: int = 1) -> None:
     import ipaddress
     import logging
     import sys
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    print(f"leanbert serve: {checkpoint} at http://{host}:{port} (max_length {classifier.max_length}); "
+    processes = f"; {workers} worker processes" if workers > 1 else ""
+    print(f"leanbert serve: {checkpoint} at http://{host}:{port} (max_length {classifier.max_length}{processes}); "
           f"access log on stderr", file=sys.stderr, flush=True)
     try:
         loopback = ipaddress.ip_address(host).is_loopback
