@@ -33,16 +33,21 @@ from leanbert.report.results import append
 HOST = "127.0.0.1"
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> dict:
-    deadline = time.monotonic() + timeout
+def wait_healthy(url: str, proc: subprocess.Popen, workers: int = 1, timeout: float = 300.0) -> dict:
+    """/health once `workers` distinct worker processes have answered it (each on a new connection): a cell must
+    not start while a worker is still loading, or a one-worker measurement would be recorded as two."""
+    deadline, seen = time.monotonic() + timeout, set()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with code {proc.returncode}")
         try:
-            return httpx.get(f"{url}/health", timeout=2.0).json()
+            info = httpx.get(f"{url}/health", timeout=2.0).json()
+            seen.add(info["worker"])
+            if len(seen) >= workers:
+                return info
         except httpx.HTTPError:
             time.sleep(0.5)
-    raise SystemExit(f"server not healthy after {timeout:.0f} s")
+    raise SystemExit(f"server not healthy after {timeout:.0f} s ({len(seen)} of {workers} workers answered)")
 
 
 def run_load(url: str, texts: list[str], speedup: float | None, texts_per_request: int, clients: int,
@@ -51,14 +56,14 @@ def run_load(url: str, texts: list[str], speedup: float | None, texts_per_reques
     payloads = [{"texts": rng.sample(texts, texts_per_request), **({"speedup": speedup} if speedup else {})}
                 for _ in range(max_requests)]
     deadline = time.monotonic() + max_seconds
-    latencies, errors = [], 0
+    latencies, errors, by_worker = [], 0, {}
 
     def one(client: httpx.Client, payload: dict):
         if time.monotonic() > deadline:
             return None
         start = time.perf_counter()
         response = client.post(f"{url}/classify", json=payload, timeout=60.0)
-        return time.perf_counter() - start, response.status_code
+        return time.perf_counter() - start, response.status_code, response.headers.get("x-leanbert-worker")
 
     start = time.perf_counter()
     with httpx.Client() as client, cf.ThreadPoolExecutor(clients) as pool:
@@ -67,11 +72,13 @@ def run_load(url: str, texts: list[str], speedup: float | None, texts_per_reques
                 continue
             latencies.append(result[0])
             errors += result[1] != 200
+            by_worker[result[2]] = by_worker.get(result[2], 0) + 1
     wall = time.perf_counter() - start
     ms = np.array(latencies) * 1000
     return {"requests": len(latencies), "errors": errors, "seconds": round(wall, 2),
             "requests_per_s": round(len(latencies) / wall, 2), "texts_per_s": round(len(latencies) * texts_per_request / wall, 1),
-            "latency_ms": {f"p{q}": round(float(np.percentile(ms, q)), 1) for q in (50, 90, 95, 99)}}
+            "latency_ms": {f"p{q}": round(float(np.percentile(ms, q)), 1) for q in (50, 90, 95, 99)},
+            "requests_per_worker": sorted(by_worker.values(), reverse=True)}  # keep-alive connections stay with one
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +111,7 @@ def serve_and_measure(args, texts: list[str], batching: bool, workers: int) -> N
            *shlex.split(args.server_args)]
     proc = subprocess.Popen(cmd, env=os.environ.copy(), stderr=subprocess.DEVNULL)  # no access log in the output
     try:
-        info = wait_healthy(url, proc)
+        info = wait_healthy(url, proc, workers)
         for clients in [int(c) for c in args.clients.split(",")]:
             for s in [float(x) for x in args.speedups.split(",")]:
                 stats = run_load(url, texts, s, args.texts_per_request, clients, args.requests, args.seconds)
@@ -121,6 +128,8 @@ def serve_and_measure(args, texts: list[str], batching: bool, workers: int) -> N
 
 def main() -> None:
     args = build_parser().parse_args()
+    if {"--threads", "--workers"} & set(shlex.split(args.server_args)):
+        raise SystemExit("--server-args: give --threads and --workers to the load test itself (rows record them)")
     if args.client_cores:
         os.sched_setaffinity(0, {int(c) for c in args.client_cores.split(",")})
     data = load_task(args.task, args.data_dir, splits=("dev",))

@@ -28,7 +28,7 @@ def test_a_spec_survives_the_trip_through_the_environment(tmp_path):
 
 
 def test_workers_share_the_cores_unless_threads_are_given(monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))  # the cores this process may use
     assert threads_per_worker(1, None) is None  # one process: torch's own default, as before workers existed
     assert threads_per_worker(2, None) == 4
     assert threads_per_worker(16, None) == 1  # never zero
@@ -51,6 +51,24 @@ def test_the_factory_outside_a_worker_names_what_is_missing(monkeypatch):
     monkeypatch.delenv(SPEC_ENV, raising=False)
     with pytest.raises(RuntimeError, match=SPEC_ENV):
         app_factory()
+
+
+def test_a_worker_that_cannot_load_says_why_and_exits_as_a_startup_failure(tmp_path, monkeypatch, capsys):
+    from uvicorn.config import STARTUP_FAILURE  # the code that stops uvicorn's supervisor instead of a respawn loop
+
+    monkeypatch.setenv(SPEC_ENV, ServeSpec(str(tmp_path / "gone"), 32).to_json())
+    with pytest.raises(SystemExit) as stop:
+        app_factory()
+    assert stop.value.code == STARTUP_FAILURE
+    assert "failed to start" in capsys.readouterr().err
+
+
+def test_answers_say_which_worker_process_gave_them(acc_dir):
+    from leanbert.deploy.workers import build_app
+
+    client = TestClient(build_app(ServeSpec(str(acc_dir), 32)))
+    assert client.get("/health").json()["worker"] == os.getpid()
+    assert client.post("/classify", json={"texts": TEXTS}).headers["x-leanbert-worker"] == str(os.getpid())
 
 
 def _free_port() -> int:
@@ -81,8 +99,11 @@ def test_two_worker_processes_answer_on_one_port_and_stop_on_sigterm(acc_dir):
 
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(leanbert.__file__).parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "leanbert", "serve", str(acc_dir), "--port", str(port), "--workers",
-                             "2", "--max-length", "32"], env=env, stderr=subprocess.PIPE, text=True)
+    # the console script, as users (and the load test) start it: a spawned worker re-imports it, torch included,
+    # before it can answer the supervisor's first ping (uvicorn's default 5 s killed such workers in a loop)
+    leanbert_script = Path(sys.executable).with_name("leanbert")
+    proc = subprocess.Popen([str(leanbert_script), "serve", str(acc_dir), "--port", str(port), "--workers", "2",
+                             "--max-length", "32"], env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300

@@ -65,7 +65,7 @@ def create_app(classifier: Classifier, batcher: Batcher | None = None, api_key: 
 
     @app.get("/health")
     async def health() -> dict:
-        return {**classifier.info(), "queued": batcher.queued()}
+        return {**classifier.info(), "queued": batcher.queued(), "worker": os.getpid()}
 
     @app.post("/classify")
     async def classify(request: Request) -> dict:
@@ -108,6 +108,7 @@ def _add_access_control_and_errors(app, api_key: str | None) -> None:
         else:
             response = await call_next(request)
         response.headers["x-request-id"] = rid
+        response.headers["x-leanbert-worker"] = str(os.getpid())  # which process answered (serve --workers)
         log.info("%s %s %s %d %.1fms", rid, request.method, request.url.path, response.status_code,
                  1000 * (time.perf_counter() - start))
         return response

@@ -43,11 +43,11 @@ class ServeSpec:
 
 
 def threads_per_worker(workers: int, threads: int | None) -> int | None:
-    """The threads each of `workers` processes runs: as asked, else the cores shared out (one process: None, torch's
-    own default)."""
+    """The threads each of `workers` processes runs: as asked, else the cores this process may use (its affinity:
+    taskset, a container's CPU set) shared out; one process: None, torch's own default."""
     if threads is not None or workers == 1:
         return threads
-    return max(1, (os.cpu_count() or 1) // workers)
+    return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
 def build_classifier(spec: ServeSpec):
@@ -79,8 +79,23 @@ def build_app(spec: ServeSpec, classifier=None):
 
 
 def app_factory():
-    """uvicorn's factory in each `--workers` process: the app for the spec the parent put in the environment."""
+    """uvicorn's factory in each `--workers` process: the app for the spec the parent put in the environment.
+
+    A failure exits with uvicorn's STARTUP_FAILURE code after printing why: the supervisor then stops instead of
+    respawning a worker that would fail the same way forever, and `serve` reports it (any other exception would
+    read to the supervisor as a crash, restarted in a loop)."""
+    import sys
+
+    from uvicorn.config import STARTUP_FAILURE
+
+    from .serve import setup_logging
+
+    setup_logging()  # a spawned worker starts with no handler: its access log would be lost
     text = os.environ.get(SPEC_ENV)
     if not text:
         raise RuntimeError(f"{SPEC_ENV} is not set: this factory is started by `leanbert serve --workers N`")
-    return build_app(ServeSpec.from_json(text))
+    try:
+        return build_app(ServeSpec.from_json(text))
+    except Exception as e:  # noqa: BLE001 -- whatever it is, the worker cannot serve
+        print(f"error: leanbert serve worker {os.getpid()} failed to start: {e}", file=sys.stderr, flush=True)
+        sys.exit(STARTUP_FAILURE)
