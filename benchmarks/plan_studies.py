@@ -166,16 +166,19 @@ def serve_workers_step(o: Options) -> Step:
     per speedup, each export checked on MRPC dev against PyTorch fp32 and the score recorded in its PATH.json). One
     and two one-thread workers, and one two-thread worker (threads instead of processes), on cores 0-1; 4 and 16
     clients (unpinned, on the same two cores); SST-2 dev sentences."""
-    graphs = {s: f"{SERVE_GRAPHS}/int8pc-{s}x.onnx" for s in ("1", "2", "3")}
+    # no 3x graph: its int8 logits differ from PyTorch fp32 by 1.92 > the export's tolerance 1 (refused)
+    graphs = {s: f"{SERVE_GRAPHS}/int8pc-{s}x.onnx" for s in ("1", "2")}
     exports = [leanbert("export", SERVE_CHECKPOINT, "-o", path, *(("--method", "dense") if s == "1" else
                         ("--method", "acc", "--speedup", s)), "--quantize", "int8-per-channel", "--task", "mrpc",
                         "--data-dir", o.data_dir, "--max-drop", "100", THREADS) for s, path in graphs.items()]
-    load = ("--checkpoint", SERVE_CHECKPOINT, "--task", "sst2", "--speedups", "1,2,3", "--clients", "4,16",
+    load = ("--checkpoint", SERVE_CHECKPOINT, "--task", "sst2", "--data-dir", o.data_dir, "--clients", "4,16",
             "--batching", "on", "--seconds", "20", "--requests", "400", "--core", "0,1", "--out", RESULTS)
     ort = "--runtime onnxruntime " + " ".join(f"--graph {p}" for p in graphs.values())
-    return Step("speed/serve_workers", (*exports, python("load_test", *load, "--workers", "1,2"),
-                                        python("load_test", *load, "--workers", "1", "--threads", "2"),
-                                        python("load_test", *load, "--workers", "1,2", "--server-args", ort)),
+    torch = (*load, "--speedups", "1,2,3")
+    return Step("speed/serve_workers", (*exports, python("load_test", *torch, "--workers", "1,2"),
+                                        python("load_test", *torch, "--workers", "1", "--threads", "2"),
+                                        python("load_test", *load, "--speedups", "1,2", "--workers", "1,2",
+                                               "--server-args", ort)),
                 rows=Rows("results/speed/serve_workers.jsonl"), needs=("mrpc:train-elastic-no-teacher",), task="mrpc",
                 pin=False,
                 note="uses cores 0 and 1 (the server's workers and the clients): run it alone. " + ONE_OFF)
