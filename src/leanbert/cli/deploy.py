@@ -96,8 +96,7 @@ def serve(
                                         "per worker default to the cores divided among them"),
 ):
     """Serve a saved classifier over HTTP: GET /health, POST /classify {"texts": [...], "speedup": 2}."""
-    from ..deploy.serve import serve as run
-    from ..deploy.workers import ServeSpec, threads_per_worker
+    from ..deploy.workers import ServeSpec, serve as run, threads_per_worker
 
     checks.in_range(port, 1, 65535, "port")  # before the model loads, not as an OverflowError after
     if min(max_texts, max_chars, max_tokens, max_batch_texts, max_queue, workers) < 1 or batch_wait_ms < 0:
