@@ -80,6 +80,8 @@ def test_report_study_and_deployment_sections(tmp_path):
              "requests_per_s": 22.0, "texts_per_s": 176.0, "latency_ms": {"p50": 173.3, "p90": 191.3, "p99": 411.8}}
     (results / "speed" / "onnx.jsonl").write_text(json.dumps(onnx) + "\n")
     (results / "speed" / "serve.jsonl").write_text(json.dumps(serve) + "\n")
+    workers = dict(serve, batching=True, workers=2, server_threads=1, server_args="--runtime onnxruntime --graph g.onnx")
+    (results / "speed" / "serve_workers.jsonl").write_text(json.dumps(workers) + "\n")
     banded = {"batch_size": 8, "width": 48, "sparsity": 0.816, "attention_core_speedup_vs_dense": 1.6,
               "attention_speedup_vs_dense": 1.2, "model_speedup_vs_dense": 1.05, "model_speedup_vs_masked": 1.1,
               "flops_ratio": 1.15, "max_abs_logit_diff_banded_vs_masked": 2e-7}
@@ -95,7 +97,9 @@ def test_report_study_and_deployment_sections(tmp_path):
     assert (out.parent / "plots" / "mrpc_sparse_study.png").is_file()
     assert (out.parent / "plots" / "mrpc_sparse_study_finetuned.png").is_file()
     assert "| mrpc | 2.0 | 32 | 1.000 | 0.500 | 2.00x | 1.90x | 2.10x | 7,33 | 5.0e-06 |" in text
-    assert "| ck | 3.0 | 8 | 4 | 300 | 0 | 22.0 | 176 | 173 | 191 | 412 |" in text
+    assert "| ck | - | - | - | torch | 3.0 | 8 | 4 | 300 | 0 | 22.0 | 176 | 173 | 191 | 412 |" in text  # older columns
+    assert "(results/speed/serve_workers.jsonl" in text
+    assert "| ck | on | 2 | 1 | onnxruntime | 3.0 | 8 | 4 | 300 | 0 | 22.0 | 176 | 173 | 191 | 412 |" in text
     assert "| 8 | 48 | 0.816 | 1.60x | 1.20x | 1.05x | 1.10x | 1.15x | 2.0e-07 |" in text
     assert "| 8 | 2.0 | 48 | 1.50x | 1.40x | 1.90x |" in text
 
@@ -163,3 +167,20 @@ def test_report_embeddings_and_backbone_sections(tmp_path):
     minilm, mpnet = text.split("## all-mpnet-base-v2: mrpc")
     assert "| acc | 4.00 | 85.50 |" in mpnet.split("\n## ")[0] and "85.50" not in minilm  # kept apart
     assert (tmp_path / "docs" / "plots" / "embeddings_stsb.png").stat().st_size > 1000
+
+
+def test_embeddings_report_shows_retrieval_rows_of_every_quality_file(tmp_path):
+    folder = tmp_path / "results" / "embeddings"
+    folder.mkdir(parents=True)
+
+    def emb(model, variant, target, flops, **measures):
+        return {"model": model, "variant": variant, "method": variant, "pooling": "exit", "start_layer": 0,
+                "target_speedup": target, "flops_ratio": flops, "tasks": sorted(k.split("_")[0] for k in measures),
+                **measures}
+
+    (folder / "minilm.jsonl").write_text(json.dumps(emb("all-MiniLM-L6-v2", "dense", 1, 1.0, stsb_spearman=86.7)) + "\n")
+    strong = [emb("runs/x", "tome", 2, 1.97, bbc_map=69.3, mrpc_auc=74.02), emb("runs/x", "tome", 2, 1.86, stsb_spearman=83.2)]
+    (folder / "minilm_distilled_strong.jsonl").write_text("".join(json.dumps(r) + "\n" for r in strong))
+    text = write_report(tmp_path / "results", tmp_path / "docs" / "results.md").read_text()
+    assert "| distilled | runs/x | tome | exit | 2 | 1.86 | 83.20 | -3.50 |" in text  # the STS-B table reads the new file
+    assert "| distilled | runs/x | tome | exit | 2 | 1.97 | 69.30 | 74.02 |" in text

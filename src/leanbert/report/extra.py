@@ -8,6 +8,7 @@ from .. import atomic
 from .render import md_table, task_table
 
 SHIPPED = "all-MiniLM-L6-v2"
+QUALITY_FILES = ("minilm", "minilm_distilled", "minilm_distilled_strong")  # results/embeddings/NAME.jsonl
 
 
 def _rows(path: Path) -> list[dict]:
@@ -36,8 +37,8 @@ def embeddings_section(results_dir: Path, plots_dir: Path) -> list[str]:
     speed of the same config (a distilled model runs the same profile, so it costs what the training-free one
     does) where results/embeddings/minilm_speed.jsonl timed it."""
     folder = Path(results_dir) / "embeddings"
-    rows = _unique([r for name in ("minilm", "minilm_distilled") for r in _rows(folder / f"{name}.jsonl")
-                    if "stsb_spearman" in r])
+    every = [r for name in QUALITY_FILES for r in _rows(folder / f"{name}.jsonl")]
+    rows = _unique([r for r in every if "stsb_spearman" in r])
     if not rows:
         return []
     speed = {(r["method"], r["target_speedup"]): r for r in _rows(folder / "minilm_speed.jsonl")}
@@ -53,8 +54,21 @@ def embeddings_section(results_dir: Path, plots_dir: Path) -> list[str]:
              f"Zero-shot cosine similarity of mean-pooled embeddings; Δ against the dense shipped encoder ({dense}). "
              "Measured: results/embeddings/minilm_speed.jsonl at the same config (dynamic padding, 1 thread), blank "
              "where not timed.", "", f"![embeddings](plots/{plot.name})", ""]
-    return lines + md_table(["kind", "model", "variant", "pooling", "target", "FLOPs ratio", "Spearman", "Δ",
-                             "measured bs32", "measured bs1"], "llllrrrrrr", table)
+    lines += md_table(["kind", "model", "variant", "pooling", "target", "FLOPs ratio", "Spearman", "Δ",
+                       "measured bs32", "measured bs1"], "llllrrrrrr", table)
+    return lines + _retrieval_table(_unique([r for r in every if "bbc_map" in r]))
+
+
+def _retrieval_table(rows: list[dict]) -> list[str]:
+    """BBC retrieval MAP and MRPC pair AUC (rows that measured them; FLOPs counted over both sets' texts)."""
+    if not rows:
+        return []
+    table = [[_kind(r), r["model"], r["variant"], r["pooling"], f"{r['target_speedup']:g}", f"{r['flops_ratio']:.2f}",
+              f"{r['bbc_map']:.2f}", f"{r['mrpc_auc']:.2f}" if "mrpc_auc" in r else ""]
+             for r in sorted(rows, key=lambda r: (_kind(r), r["model"], r["variant"], r["target_speedup"]))]
+    return ["", "BBC test retrieval MAP (each article queries the others; relevant = same category) and MRPC dev pair "
+            "AUC, zero-shot:", ""] + md_table(["kind", "model", "variant", "pooling", "target", "FLOPs ratio",
+                                               "BBC MAP", "MRPC AUC"], "llllrrrr", table)
 
 
 def _speed(row: dict, bs: str) -> str:

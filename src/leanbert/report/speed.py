@@ -31,15 +31,30 @@ def deployment_section(results_dir: Path) -> list[str]:
                             f"{r['speedup_vs_dense']['torch']:.2f}x", f"{r['speedup_vs_dense']['onnx']:.2f}x",
                             ",".join(str(n) for n in dict.fromkeys(c["length"] for c in r["export_checks"])),
                             f"{max(c['max_abs_diff'] for c in r['export_checks']):.1e}"] for r in onnx))
-    serve = speed_rows(results_dir, "serve")
-    if serve:
-        lines += ["", "## HTTP server load test (results/speed/serve.jsonl, benchmarks/load_test.py)", ""]
-        lines += md_table(["checkpoint", "speedup", "texts/request", "clients", "requests", "errors", "requests/s", "texts/s",
-                           "p50 ms", "p90 ms", "p99 ms"], "lrrrrrrrrrr",
-                          ([r["checkpoint"], r["speedup"], r["texts_per_request"], r["clients"], r["requests"], r["errors"],
-                            f"{r['requests_per_s']:.1f}", f"{r['texts_per_s']:.0f}",
-                            *(f"{r['latency_ms'][q]:.0f}" for q in ("p50", "p90", "p99"))] for r in serve))
+    for name in SERVE_FILES:
+        lines += _serve_table(name, speed_rows(results_dir, name))
     return lines
+
+
+SERVE_FILES = ("serve", "serve_batching", "serve_workers")  # benchmarks/load_test.py: as it was, batching, workers
+
+
+def _serve_table(name: str, rows: list[dict]) -> list[str]:
+    """One load-test file: throughput and latency per server setting (older files lack the later columns: "-")."""
+    if not rows:
+        return []
+
+    def runtime(r):
+        return "onnxruntime" if "--runtime onnxruntime" in r.get("server_args", "") else "torch"
+
+    lines = ["", f"## HTTP server load test (results/speed/{name}.jsonl, benchmarks/load_test.py)", ""]
+    return lines + md_table(
+        ["checkpoint", "batching", "workers", "threads", "runtime", "speedup", "texts/request", "clients", "requests",
+         "errors", "requests/s", "texts/s", "p50 ms", "p90 ms", "p99 ms"], "lllllrrrrrrrrrr",
+        ([r["checkpoint"], {True: "on", False: "off"}.get(r.get("batching"), "-"), r.get("workers", "-"),
+          r.get("server_threads", "-"), runtime(r), r["speedup"], r["texts_per_request"], r["clients"], r["requests"],
+          r["errors"], f"{r['requests_per_s']:.1f}", f"{r['texts_per_s']:.0f}",
+          *(f"{r['latency_ms'][q]:.0f}" for q in ("p50", "p90", "p99"))] for r in rows))
 
 
 def _rounds_text(rounds) -> str:
